@@ -1,0 +1,211 @@
+"""Starts the assistant's servers on localhost and says where to talk to them.
+
+`make run` calls this. Each service is a child process; the launcher waits until
+each one answers its health check, prints the addresses, and stops all of them
+on Ctrl-C or when any one of them exits.
+"""
+
+import argparse
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List
+
+from assistant import settings
+
+MODEL_PATH = settings.PROJECT_ROOT / "models" / "assistant.tar.gz"
+STARTUP_TIMEOUT_SECONDS = 300
+PR_SET_PDEATHSIG = 1
+
+
+@dataclass(frozen=True)
+class Service:
+    """One server process and how to tell that it is ready."""
+
+    name: str
+    command: List[str]
+    health_url: str
+    address: str
+
+
+def venv_bin(tool: str) -> str:
+    """A tool installed in the same environment as this Python."""
+    return str(Path(sys.executable).parent / tool)
+
+
+def action_server(port: int) -> Service:
+    """The rasa-sdk action server running `actions/`."""
+    return Service(
+        name="action server",
+        command=[sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)],
+        health_url=f"http://127.0.0.1:{port}/health",
+        address=f"http://localhost:{port}/webhook (used by Rasa)",
+    )
+
+
+def rasa_server(port: int, model: Path = MODEL_PATH, endpoints: Path | None = None) -> Service:
+    """The Rasa server with the channels of `credentials.yml` (REST and socket.io)."""
+    root = settings.PROJECT_ROOT
+    return Service(
+        name="assistant",
+        command=[
+            venv_bin("rasa"), "run",
+            "--model", str(model),
+            "--endpoints", str(endpoints or root / "endpoints.yml"),
+            "--credentials", str(root / "credentials.yml"),
+            "--interface", "127.0.0.1",
+            "--port", str(port),
+        ],
+        health_url=f"http://127.0.0.1:{port}/",
+        address=(
+            f"REST: POST http://localhost:{port}/webhooks/rest/webhook "
+            f'{{"sender": "you", "message": "hello"}}; socket.io: http://localhost:{port}'
+        ),
+    )
+
+
+def review_app(port: int) -> Service:
+    """The therapist's review app (`review/`) on the same database as the tracker store."""
+    return Service(
+        name="review app",
+        command=[sys.executable, "-m", "review", "serve", "--port", str(port)],
+        health_url=f"http://127.0.0.1:{port}/health",
+        address=f"http://localhost:{port} (the therapist's review; password: make review-password)",
+    )
+
+
+def demo_page(port: int, rasa_port: int) -> Service:
+    """The demo page of the practice with the chat widget (`web/`), talking to Rasa's socket.io."""
+    return Service(
+        name="demo page",
+        command=[
+            sys.executable, "-m", "web.demo_server",
+            "--port", str(port), "--rasa-url", f"http://localhost:{rasa_port}",
+        ],
+        health_url=f"http://127.0.0.1:{port}/health",
+        address=f"http://localhost:{port} (the website chat bubble on a demo page)",
+    )
+
+
+def _die_with_parent() -> None:
+    """Asks Linux to stop the child when the launcher dies, even by SIGKILL."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass
+
+
+def start(service: Service, env: Dict[str, str] | None = None) -> subprocess.Popen:
+    """Starts a service in the project folder, in its own process group."""
+    return subprocess.Popen(
+        service.command,
+        cwd=settings.PROJECT_ROOT,
+        env={**os.environ, **(env or {})},
+        start_new_session=True,
+        preexec_fn=_die_with_parent,
+    )
+
+
+def wait_until_ready(
+    service: Service, process: subprocess.Popen, timeout: float = STARTUP_TIMEOUT_SECONDS
+) -> None:
+    """Polls the health URL until it answers; raises if the process dies or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the {service.name} exited with code {process.returncode}")
+        try:
+            with urllib.request.urlopen(service.health_url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, OSError):
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"the {service.name} did not answer {service.health_url} in {timeout}s")
+
+
+def stop(processes: List[subprocess.Popen]) -> None:
+    """Stops the services, politely first."""
+    for process in processes:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def default_services() -> List[Service]:
+    """What `make run` starts, in order."""
+    ports = settings.ports()
+    return [
+        action_server(ports.actions),
+        rasa_server(ports.rasa),
+        review_app(settings.review_port()),
+        demo_page(settings.web_port(), ports.rasa),
+    ]
+
+
+def _stop_on_terminate() -> None:
+    """Makes SIGTERM (from `kill`, `timeout` or a process manager) stop the services too."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def run_services(services: List[Service]) -> int:
+    """Starts the services, prints their addresses and waits for Ctrl-C."""
+    processes: List[subprocess.Popen] = []
+    _stop_on_terminate()
+    try:
+        for service in services:
+            process = start(service)
+            processes.append(process)
+            wait_until_ready(service, process)
+        print("\nThe assistant is running:", flush=True)
+        for service in services:
+            print(f"  {service.name}: {service.address}", flush=True)
+        print("Press Ctrl-C to stop.\n", flush=True)
+        while all(process.poll() is None for process in processes):
+            time.sleep(1)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stop(processes)
+
+
+def run_shell() -> int:
+    """Starts the action server and chats with the assistant in this terminal."""
+    actions = action_server(settings.ports().actions)
+    process = start(actions)
+    try:
+        wait_until_ready(actions, process)
+        return subprocess.call(
+            [venv_bin("rasa"), "shell", "--model", str(MODEL_PATH), "--endpoints", "endpoints.yml"],
+            cwd=settings.PROJECT_ROOT,
+        )
+    finally:
+        stop([process])
+
+
+def main(argv: List[str] | None = None) -> int:
+    """Parses the command line: `--shell` chats in the terminal instead of serving."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--shell", action="store_true", help="chat in the terminal")
+    args = parser.parse_args(argv)
+    return run_shell() if args.shell else run_services(default_services())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,316 @@
+"""The one place that reads the environment and the practice profile.
+
+Everything else (actions, the tracker store, the review app) asks this module, so
+that a setting has one name, one default and one documented meaning. Nothing is
+read at import time: callers ask when they need a value, which keeps tests free to
+point the project at a temporary database or profile.
+"""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Mapping, Tuple
+
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE_PATH = PROJECT_ROOT / "var" / "assistant.db"
+DEFAULT_PROFILE_PATH = PROJECT_ROOT / "practice.yml"
+
+PROFILE_TEXT_FIELDS = (
+    "practice_name",
+    "therapist_name",
+    "fees",
+    "insurance",
+    "availability",
+    "location",
+    "telehealth",
+    "session_lengths",
+    "booking_link",
+)
+
+
+class ProfileError(ValueError):
+    """The practice profile is missing or malformed; the message says where."""
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """How to reach the SMTP server that emails the therapist."""
+
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+    sender: str
+    recipient: str
+    starttls: bool
+
+
+@dataclass(frozen=True)
+class PracticeProfile:
+    """The practice facts that the published texts do not give.
+
+    Empty strings mean "not published": the assistant then says the topic is
+    covered in the free consultation call instead of guessing.
+    """
+
+    practice_name: str
+    therapist_name: str
+    fees: str
+    insurance: str
+    availability: str
+    location: str
+    telehealth: str
+    session_lengths: str
+    booking_link: str
+    contact: Dict[str, str]
+    crisis_country: str
+    crisis_lines: Tuple[str, ...]
+    retention_days: int
+
+    def field(self, name: str) -> str:
+        """Returns a text field by name, stripped ("" when unset)."""
+        return str(getattr(self, name) or "").strip()
+
+
+def database_url(env: Mapping[str, str] = os.environ) -> str:
+    """The SQLAlchemy URL of the database that holds conversations and bookings.
+
+    `DATABASE_URL` switches to PostgreSQL (for example
+    `postgresql://user@127.0.0.1:5432/assistant`); by default an SQLite file under
+    `var/` is used, created on first use.
+    """
+    url = env.get("DATABASE_URL", "").strip()
+    if url:
+        return url.replace("postgres://", "postgresql://", 1)
+    DEFAULT_DATABASE_PATH.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{DEFAULT_DATABASE_PATH}"
+
+
+def profile_path(env: Mapping[str, str] = os.environ) -> Path:
+    """Where the practice profile lives (`PRACTICE_PROFILE` overrides)."""
+    return Path(env.get("PRACTICE_PROFILE") or DEFAULT_PROFILE_PATH)
+
+
+def smtp_settings(env: Mapping[str, str] = os.environ) -> SmtpSettings | None:
+    """SMTP settings, or None when email is not configured (alerts are then logged)."""
+    host = env.get("SMTP_HOST", "").strip()
+    recipient = env.get("THERAPIST_EMAIL", "").strip()
+    if not host or not recipient:
+        return None
+    return SmtpSettings(
+        host=host,
+        port=int(env.get("SMTP_PORT") or 587),
+        username=env.get("SMTP_USERNAME") or None,
+        password=env.get("SMTP_PASSWORD") or None,
+        sender=env.get("SMTP_FROM") or recipient,
+        recipient=recipient,
+        starttls=(env.get("SMTP_STARTTLS", "true").lower() not in {"0", "false", "no"}),
+    )
+
+
+def review_base_url(env: Mapping[str, str] = os.environ) -> str:
+    """The address of the review app, used to link alerts to a conversation."""
+    return (env.get("REVIEW_BASE_URL") or "http://localhost:5006").rstrip("/")
+
+
+_profile_cache: Dict[Path, Tuple[float, PracticeProfile]] = {}
+
+
+def practice_profile(path: Path | None = None) -> PracticeProfile:
+    """Reads the practice profile, re-reading it whenever the file changes.
+
+    The cache is keyed on the file's modification time so that an edit to
+    `practice.yml` shows in the very next answer without a restart.
+    """
+    path = Path(path or profile_path())
+    try:
+        mtime = path.stat().st_mtime
+    except OSError as error:
+        raise ProfileError(f"practice profile not found at {path}") from error
+    cached = _profile_cache.get(path)
+    if cached and cached[0] == mtime:
+        return cached[1]
+    profile = parse_practice_profile(_read_yaml(path), source=str(path))
+    _profile_cache[path] = (mtime, profile)
+    return profile
+
+
+def _read_yaml(path: Path) -> Dict[str, Any]:
+    try:
+        content = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        raise ProfileError(f"{path} is not valid YAML: {error}") from error
+    if not isinstance(content, dict):
+        raise ProfileError(f"{path} must be a mapping of fields")
+    return content
+
+
+def parse_practice_profile(raw: Dict[str, Any], source: str = "profile") -> PracticeProfile:
+    """Checks a loaded profile and turns it into a PracticeProfile.
+
+    Raises:
+        ProfileError: a required field is missing or has the wrong type.
+    """
+    for required in ("practice_name", "therapist_name"):
+        if not str(raw.get(required) or "").strip():
+            raise ProfileError(f"{source}: '{required}' must be filled in")
+    texts = {name: _text(raw, name, source) for name in PROFILE_TEXT_FIELDS}
+    contact = raw.get("contact") or {}
+    if not isinstance(contact, dict):
+        raise ProfileError(f"{source}: 'contact' must be a mapping")
+    crisis = raw.get("crisis_resources") or {}
+    lines = crisis.get("lines") if isinstance(crisis, dict) else None
+    if not isinstance(lines, list) or not all(isinstance(x, str) and x.strip() for x in lines):
+        raise ProfileError(f"{source}: 'crisis_resources.lines' must list at least one line")
+    try:
+        retention_days = int(raw.get("retention_days") or 365)
+    except (TypeError, ValueError) as error:
+        raise ProfileError(f"{source}: 'retention_days' must be a whole number") from error
+    return PracticeProfile(
+        **texts,
+        contact={k: str(v).strip() for k, v in contact.items() if str(v or "").strip()},
+        crisis_country=str(crisis.get("country") or "").strip(),
+        crisis_lines=tuple(line.strip() for line in lines),
+        retention_days=retention_days,
+    )
+
+
+def _text(raw: Dict[str, Any], name: str, source: str) -> str:
+    value = raw.get(name)
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):
+        raise ProfileError(f"{source}: '{name}' must be text")
+    return str(value).strip()
+
+
+
+DEFAULT_TOPICS_PATH = PROJECT_ROOT / "data" / "topics.yml"
+
+
+def topic_titles(path: Path = DEFAULT_TOPICS_PATH) -> Dict[str, str]:
+    """The short button titles of the FAQ topics, from `data/topics.yml`."""
+    content = _read_yaml(Path(path))
+    titles = content.get("titles") or {}
+    if not isinstance(titles, dict):
+        raise ProfileError(f"{path}: 'titles' must map topics to button titles")
+    return {str(topic): str(title) for topic, title in titles.items()}
+
+
+@dataclass(frozen=True)
+class Ports:
+    """The localhost ports `make run` serves on."""
+
+    rasa: int
+    actions: int
+
+
+def ports(env: Mapping[str, str] = os.environ) -> Ports:
+    """Ports from `RASA_PORT` and `ACTIONS_PORT`, with Rasa's usual defaults."""
+    return Ports(
+        rasa=int(env.get("RASA_PORT") or 5005),
+        actions=int(env.get("ACTIONS_PORT") or 5055),
+    )
+
+
+DEFAULT_REVIEW_PASSWORD_FILE = PROJECT_ROOT / "var" / "review_password.argon2"
+
+
+def review_port(env: Mapping[str, str] = os.environ) -> int:
+    """The localhost port of the therapist's review app (`REVIEW_PORT`, default 5006)."""
+    return int(env.get("REVIEW_PORT") or 5006)
+
+
+def review_secret_key(env: Mapping[str, str] = os.environ) -> str | None:
+    """The key that signs the review app's session cookies (`REVIEW_SECRET_KEY`).
+
+    None means "make a random one at start": sessions then end when the app
+    restarts, which is the safe default for one therapist on one machine.
+    """
+    return env.get("REVIEW_SECRET_KEY", "").strip() or None
+
+
+def review_password_file(env: Mapping[str, str] = os.environ) -> Path:
+    """Where `make review-password` keeps the argon2 hash (`REVIEW_PASSWORD_FILE` overrides)."""
+    return Path(env.get("REVIEW_PASSWORD_FILE") or DEFAULT_REVIEW_PASSWORD_FILE)
+
+
+def review_password(env: Mapping[str, str] = os.environ) -> str | None:
+    """A plain password from `REVIEW_PASSWORD`, which the review app hashes at start.
+
+    Meant for containers and CI, where the environment is the secret store; never
+    logged. When set it replaces any stored hash; on a workstation, prefer
+    `make review-password`, which keeps only a hash.
+    """
+    return env.get("REVIEW_PASSWORD") or None
+
+
+def review_password_hash(env: Mapping[str, str] = os.environ) -> str | None:
+    """The therapist's argon2 password hash, or None when no password is set yet.
+
+    `REVIEW_PASSWORD_HASH` wins over the file that `make review-password` writes.
+    The file is read on every call, so a new password works without a restart.
+    """
+    hashed = env.get("REVIEW_PASSWORD_HASH", "").strip()
+    if hashed:
+        return hashed
+    try:
+        return review_password_file(env).read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
+FACEBOOK_ENV_VARS = ("FACEBOOK_VERIFY_TOKEN", "FACEBOOK_APP_SECRET", "FACEBOOK_PAGE_ACCESS_TOKEN")
+DEFAULT_GRAPH_API_URL = "https://graph.facebook.com/v24.0"
+
+
+@dataclass(frozen=True)
+class FacebookCredentials:
+    """What the Messenger channel needs from the practice's Facebook app and Page."""
+
+    verify_token: str
+    app_secret: str
+    page_access_token: str
+
+
+def facebook_credentials(env: Mapping[str, str] = os.environ) -> FacebookCredentials | None:
+    """The Messenger credentials, or None (channel off) unless all three are set.
+
+    They come from `FACEBOOK_VERIFY_TOKEN`, `FACEBOOK_APP_SECRET` and
+    `FACEBOOK_PAGE_ACCESS_TOKEN` only, so that no secret is ever committed in
+    `credentials.yml`; a half-configured channel stays off rather than running
+    without signature checks.
+    """
+    values = [env.get(name, "").strip() for name in FACEBOOK_ENV_VARS]
+    if not all(values):
+        return None
+    return FacebookCredentials(*values)
+
+
+def graph_api_base_url(env: Mapping[str, str] = os.environ) -> str:
+    """The Graph API address with its version (`FACEBOOK_GRAPH_API_URL` overrides).
+
+    Tests point it at a local stand-in that records what would have been sent.
+    """
+    return (env.get("FACEBOOK_GRAPH_API_URL") or DEFAULT_GRAPH_API_URL).rstrip("/")
+
+
+def web_port(env: Mapping[str, str] = os.environ) -> int:
+    """The localhost port of the demo page with the chat widget (`WEB_PORT`, default 8080)."""
+    return int(env.get("WEB_PORT") or 8080)
+
+
+def allowed_origins(env: Mapping[str, str] = os.environ) -> Tuple[str, ...]:
+    """The website origins whose pages may open the chat socket (`ALLOWED_ORIGINS`).
+
+    A comma-separated list such as `https://www.example-practice.com`; by default
+    only the demo page of `make run`. Browsers send their page's origin with
+    every socket request, and the socket.io channel refuses any other.
+    """
+    listed = [origin.strip().rstrip("/") for origin in env.get("ALLOWED_ORIGINS", "").split(",")]
+    if any(listed):
+        return tuple(origin for origin in listed if origin)
+    port = web_port(env)
+    return (f"http://localhost:{port}", f"http://127.0.0.1:{port}")

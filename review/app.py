@@ -1,0 +1,120 @@
+"""The therapist's review app: `create_app(config)` builds it.
+
+Listeners open the database engine when the server starts and close it when it
+stops, keeping it on `app.ctx`. Middleware signs every request in or out before
+any view runs: pages are refused to anyone not signed in unless they are listed
+in `PUBLIC_PATHS`, and every POST must carry its session's CSRF token. Views
+are grouped by resource in `review/blueprints/`.
+"""
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from sanic import Request, Sanic
+from sanic.response import HTTPResponse, json, redirect
+
+from assistant.database import dispose_engine, engine_for
+from review.blueprints import auth, bookings, conversations, exports, unanswered
+from review.config import ReviewConfig
+from review.security import SessionManager, csrf_token_matches
+from review.summaries import ensure_tables, refresh_summaries
+from review.web import error_page, see_other, template_environment
+
+SESSION_COOKIE = "review_session"
+PUBLIC_PATHS = frozenset({"/sign-in", "/health"})
+STATIC_PREFIX = "/static/"
+STATIC_FOLDER = Path(__file__).parent / "static"
+FORGED_FORM = "This form has expired or did not come from this app. Reload the page and try again."
+SECURITY_HEADERS = {
+    # No script, no inline style, nothing from elsewhere: a visitor's message that
+    # slipped past escaping still could not run.
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+def create_app(config: ReviewConfig, name: str = "review") -> Sanic:
+    """Builds the review app for one database and one therapist's password."""
+    app = Sanic(name)
+    app.config.REQUEST_MAX_SIZE = 1_000_000
+    app.ctx.config = config
+    app.ctx.sessions = SessionManager(config.secret_key)
+    app.ctx.throttle = config.throttle()
+    app.ctx.templates = template_environment()
+    app.static(STATIC_PREFIX.rstrip("/"), str(STATIC_FOLDER), name="static")
+    for blueprint in (auth.bp, conversations.bp, bookings.bp, unanswered.bp, exports.bp):
+        app.blueprint(blueprint)
+    app.add_route(health, "/health", methods=["GET"])
+    app.add_route(home, "/", methods=["GET"])
+    app.register_listener(open_database, "before_server_start")
+    app.register_listener(close_database, "after_server_stop")
+    app.register_middleware(check_session, "request")
+    app.register_middleware(finish_response, "response")
+    return app
+
+
+async def open_database(app: Sanic, _loop: Any) -> None:
+    """Opens the engine, makes the review app's tables and catches up with the events."""
+    app.ctx.engine = engine_for(app.ctx.config.database_url)
+    app.ctx.refresh_lock = asyncio.Lock()
+    await asyncio.to_thread(ensure_tables, app.ctx.engine)
+    await asyncio.to_thread(refresh_summaries, app.ctx.engine)
+
+
+async def close_database(app: Sanic, _loop: Any) -> None:
+    """Closes the engine's pooled connections."""
+    dispose_engine(app.ctx.config.database_url)
+
+
+async def health(request: Request) -> HTTPResponse:
+    """For the launcher: the app answers. Says nothing else."""
+    return json({"status": "ok"})
+
+
+async def home(request: Request) -> HTTPResponse:
+    """The conversation list is the home page."""
+    return redirect("/conversations", status=303)
+
+
+def is_public(path: str) -> bool:
+    """Pages anyone may open: signing in, the health check and the style sheet."""
+    return path in PUBLIC_PATHS or path.startswith(STATIC_PREFIX)
+
+
+async def check_session(request: Request) -> HTTPResponse | None:
+    """Reads the session cookie, refuses strangers and checks every form's CSRF token."""
+    sessions: SessionManager = request.app.ctx.sessions
+    request.ctx.session = sessions.read(request.cookies.get(SESSION_COOKIE))
+    request.ctx.set_session = None
+    request.ctx.end_session = False
+    if not is_public(request.path) and not (request.ctx.session and request.ctx.session.signed_in):
+        next_path = request.path + (f"?{request.query_string}" if request.query_string else "")
+        return see_other("/sign-in", next=next_path)
+    if request.method == "POST" and not csrf_token_matches(request.ctx.session, request.form.get("csrf_token")):
+        return error_page(request, 403, FORGED_FORM)
+    return None
+
+
+async def finish_response(request: Request, response: HTTPResponse) -> None:
+    """Adds the security headers, and sets or clears the session cookie."""
+    for header, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(header, value)
+    session = getattr(request.ctx, "set_session", None)
+    if session is not None:
+        sessions: SessionManager = request.app.ctx.sessions
+        response.cookies[SESSION_COOKIE] = sessions.cookie_value(session)
+        cookie = response.cookies[SESSION_COOKIE]
+        cookie["httponly"] = True
+        cookie["samesite"] = "Lax"
+        cookie["max-age"] = sessions.max_age
+        if request.app.ctx.config.secure_cookies:
+            cookie["secure"] = True
+    elif getattr(request.ctx, "end_session", False):
+        del response.cookies[SESSION_COOKIE]

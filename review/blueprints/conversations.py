@@ -1,0 +1,130 @@
+"""The conversation list, one conversation's transcript, and deleting it."""
+
+from datetime import date
+from typing import Any, Dict
+
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse
+
+from review import queries
+from review.privacy import delete_conversation
+from review.queries import ConversationFilter, Cursor, InvalidQuery
+from review.transcript import build_transcript
+from review.web import error_page, in_thread, refresh, render, see_other
+
+bp = Blueprint("conversations")
+
+NOTICES = {
+    "deleted": "The conversation and everything stored about it (messages, booking requests) were deleted.",
+    "purged": "{count} conversation(s) older than the retention period were deleted with everything stored about them.",
+}
+
+
+def notice_from(request: Request) -> str | None:
+    """The message that confirms a deletion or purge (fixed texts, never echoed input)."""
+    template = NOTICES.get(request.args.get("notice") or "")
+    count = request.args.get("count") or "0"
+    return template.format(count=int(count) if count.isdigit() else 0) if template else None
+
+
+def filter_from(request: Request) -> ConversationFilter:
+    """The list's filters from the query string; anything unexpected is refused."""
+    return ConversationFilter(
+        flag=request.args.get("flag") or None,
+        channel=request.args.get("channel") or None,
+        date_from=_date(request.args.get("from")),
+        date_to=_date(request.args.get("to")),
+        search=request.args.get("q") or None,
+    )
+
+
+def _date(text: str | None) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError as error:
+        raise InvalidQuery(f"not a date: {text[:20]!r}") from error
+
+
+def _list(engine: Any, selection: ConversationFilter, before: Cursor | None, after: Cursor | None) -> Dict[str, Any]:
+    with engine.connect() as connection:
+        return {
+            "page": queries.list_conversations(connection, selection, before=before, after=after),
+            "total": queries.count_conversations(connection, selection),
+            "channels": queries.channels(connection),
+        }
+
+
+@bp.get("/conversations")
+async def conversation_list(request: Request) -> HTTPResponse:
+    """Conversations newest first, filtered by flag, channel, dates and text."""
+    try:
+        selection = filter_from(request)
+        before = Cursor.decode(request.args["before"][0]) if "before" in request.args else None
+        after = Cursor.decode(request.args["after"][0]) if "after" in request.args else None
+    except InvalidQuery as problem:
+        return error_page(request, 400, f"That filter cannot be used: {problem}.")
+    await refresh(request)
+    found = await in_thread(_list, request.app.ctx.engine, selection, before, after)
+    filters = {
+        "flag": selection.flag or "",
+        "channel": selection.channel or "",
+        "from": request.args.get("from") or "",
+        "to": request.args.get("to") or "",
+        "q": selection.search or "",
+    }
+    return render(
+        request,
+        "conversations.html",
+        filters=filters,
+        link_filters={key: value for key, value in filters.items() if value},
+        notice=notice_from(request),
+        **found,
+    )
+
+
+def _conversation(engine: Any, conversation_id: str) -> Dict[str, Any] | None:
+    with engine.connect() as connection:
+        summary = queries.conversation_summary(connection, conversation_id)
+        if summary is None:
+            return None
+        return {
+            "summary": summary,
+            "entries": build_transcript(queries.conversation_events(connection, conversation_id)),
+            "booking_requests": queries.booking_requests_of(connection, [conversation_id])[conversation_id],
+        }
+
+
+@bp.get("/conversations/<conversation_id:str>", unquote=True)
+async def transcript(request: Request, conversation_id: str) -> HTTPResponse:
+    """Every message of one conversation with what the assistant understood."""
+    await refresh(request)
+    found = await in_thread(_conversation, request.app.ctx.engine, conversation_id)
+    if found is None:
+        return error_page(request, 404, "There is no such conversation (it may have been deleted).")
+    return render(request, "transcript.html", conversation_id=conversation_id, **found)
+
+
+@bp.get("/conversations/<conversation_id:str>/delete", unquote=True)
+async def confirm_delete(request: Request, conversation_id: str) -> HTTPResponse:
+    """Asks before deleting: a deletion cannot be undone."""
+    await refresh(request)
+    summary = await in_thread(_summary, request.app.ctx.engine, conversation_id)
+    if summary is None:
+        return error_page(request, 404, "There is no such conversation (it may have been deleted).")
+    return render(request, "confirm_delete.html", conversation_id=conversation_id, summary=summary)
+
+
+def _summary(engine: Any, conversation_id: str) -> Dict[str, Any] | None:
+    with engine.connect() as connection:
+        return queries.conversation_summary(connection, conversation_id)
+
+
+@bp.post("/conversations/<conversation_id:str>/delete", unquote=True)
+async def delete(request: Request, conversation_id: str) -> HTTPResponse:
+    """Deletes the conversation with its events, booking requests and review notes."""
+    report = await in_thread(delete_conversation, request.app.ctx.engine, conversation_id)
+    if report.conversations == 0 and report.events == 0:
+        return error_page(request, 404, "There is no such conversation (it may have been deleted).")
+    return see_other("/conversations", notice="deleted")

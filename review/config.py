@@ -1,0 +1,54 @@
+"""What the review app needs to know, gathered once from `assistant.settings`.
+
+`create_app` takes a `ReviewConfig` rather than reading settings itself, so a
+test or a second instance can run the app against another database, password or
+throttle without touching the environment.
+"""
+
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from assistant import settings
+from review.security import SignInThrottle, hash_password
+
+PasswordHashSource = Callable[[], str | None]
+
+
+@dataclass(frozen=True)
+class ReviewConfig:
+    """The review app's configuration."""
+
+    database_url: str
+    secret_key: str
+    password_hash: PasswordHashSource
+    base_url: str = "http://localhost:5006"
+    domain_path: Path = settings.PROJECT_ROOT / "domain"
+    throttle: Callable[[], SignInThrottle] = field(default=SignInThrottle)
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies are marked Secure when the app is reached over HTTPS."""
+        return self.base_url.startswith("https://")
+
+    @classmethod
+    def from_settings(cls) -> "ReviewConfig":
+        """The configuration `make run` uses: the project's settings and environment.
+
+        A password given in plain text (`REVIEW_PASSWORD`) is hashed here, once, and
+        the plain text is not kept; otherwise the stored hash is read on every
+        sign-in, so `make review-password` takes effect without a restart.
+        """
+        plain = settings.review_password()
+        if plain:
+            fixed_hash = hash_password(plain)
+            password_hash: PasswordHashSource = lambda: fixed_hash  # noqa: E731
+        else:
+            password_hash = settings.review_password_hash
+        return cls(
+            database_url=settings.database_url(),
+            secret_key=settings.review_secret_key() or secrets.token_urlsafe(48),
+            password_hash=password_hash,
+            base_url=settings.review_base_url(),
+        )

@@ -1,0 +1,24 @@
+"""Names the review app recognises in the tracker store's events.
+
+These are the assistant's own names (domain/, actions/), repeated here only where
+the review app must recognise them in stored events; a rename there needs one here.
+"""
+
+CRISIS_INTENT = "crisis"
+CRISIS_SLOT = "crisis_flag"
+SAFETY_NET_KEY = "safety_net"
+MEDICAL_INTENT = "medical_question"
+BOOKING_INTENT = "book_consultation"
+UNANSWERED_INTENTS = ("nlu_fallback", "out_of_scope")
+
+# The flags the conversation list filters by, in the order they are shown.
+FLAGS = ("crisis", "booking", "unanswered", "medical")
+FLAG_LABELS = {
+    "crisis": "Crisis",
+    "booking": "Booking requested",
+    "unanswered": "Unanswered",
+    "medical": "Medical question",
+}
+
+# Slots that Rasa's session start sets in every conversation: not a step of anything.
+SESSION_SLOTS = ("practice_name", "therapist_name", "crisis_resources")

@@ -1,0 +1,111 @@
+"""Deleting a conversation with everything stored about it, and purging old ones.
+
+"Everything" is the tracker store's events, the booking requests, and the review
+app's own rows about the conversation (its summary and its unanswered messages,
+with any intent the therapist gave them). Deletions take the summaries' lock, so a
+refresh running at the same moment can never write a deleted conversation back.
+"""
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Iterable, List
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from assistant.database import booking_requests
+from review.summaries import chunks, events_table_exists, lock_summaries, refresh_summaries
+from review.tables import conversation_summaries, events, summary_progress, unanswered_messages
+
+SECONDS_A_DAY = 86400
+
+
+@dataclass(frozen=True)
+class DeletionReport:
+    """What a deletion removed."""
+
+    conversations: int
+    events: int
+    booking_requests: int
+
+
+def delete_conversation(engine: Engine, conversation_id: str) -> DeletionReport:
+    """Deletes one conversation and everything stored about it."""
+    return delete_conversations(engine, [conversation_id])
+
+
+def delete_conversations(engine: Engine, conversation_ids: Iterable[str]) -> DeletionReport:
+    """Deletes conversations and everything stored about them, in one transaction."""
+    ids = list(dict.fromkeys(conversation_ids))
+    has_events = events_table_exists(engine)
+    totals = [0, 0, 0]
+    with engine.begin() as connection:
+        mark = lock_summaries(connection)
+        for batch in chunks(ids):
+            totals[0] += _delete(connection, conversation_summaries, conversation_summaries.c.conversation_id, batch)
+            totals[1] += _delete(connection, events, events.c.sender_id, batch) if has_events else 0
+            totals[2] += _delete(connection, booking_requests, booking_requests.c.conversation_id, batch)
+            _delete(connection, unanswered_messages, unanswered_messages.c.conversation_id, batch)
+        if has_events:
+            _lower_high_water_mark(connection, mark)
+    return DeletionReport(*totals)
+
+
+def _delete(connection: Connection, table: sa.Table, column: sa.Column, ids: List[str]) -> int:
+    return int(connection.execute(sa.delete(table).where(column.in_(ids))).rowcount)
+
+
+def _lower_high_water_mark(connection: Connection, mark: int) -> None:
+    """Keeps the mark at or below the newest remaining event.
+
+    SQLite gives a new row the largest id plus one, so after the newest events
+    are deleted, ids at or below the old mark are handed out again; without this
+    the summaries would never see those events.
+    """
+    newest = connection.execute(sa.select(sa.func.max(events.c.id))).scalar() or 0
+    if newest < mark:
+        connection.execute(sa.update(summary_progress).values(last_event_id=newest))
+
+
+def expired_conversation_ids(connection: Connection, retention_days: int, now: float) -> List[str]:
+    """Conversations whose last message is older than the retention period."""
+    cutoff = now - retention_days * SECONDS_A_DAY
+    column = conversation_summaries.c.conversation_id
+    query = sa.select(column).where(conversation_summaries.c.last_at < cutoff).order_by(column)
+    return list(connection.execute(query).scalars())
+
+
+def count_expired(engine: Engine, retention_days: int, now: float | None = None) -> int:
+    """How many conversations a purge would delete now."""
+    refresh_summaries(engine)
+    with engine.connect() as connection:
+        return len(expired_conversation_ids(connection, retention_days, now or time.time()))
+
+
+def purge_expired(engine: Engine, retention_days: int, now: float | None = None) -> DeletionReport:
+    """Deletes every conversation whose last message is older than `retention_days`.
+
+    Booking requests older than the period whose conversation is already gone
+    are deleted too, so nothing outlives the retention period.
+    """
+    now = time.time() if now is None else now
+    refresh_summaries(engine)
+    with engine.connect() as connection:
+        expired = expired_conversation_ids(connection, retention_days, now)
+    report = delete_conversations(engine, expired)
+    orphans = _delete_orphan_booking_requests(engine, now - retention_days * SECONDS_A_DAY)
+    return DeletionReport(report.conversations, report.events, report.booking_requests + orphans)
+
+
+def _delete_orphan_booking_requests(engine: Engine, cutoff: float) -> int:
+    cutoff_time = datetime.fromtimestamp(cutoff, tz=timezone.utc)
+    known = sa.select(conversation_summaries.c.conversation_id)
+    with engine.begin() as connection:
+        result = connection.execute(
+            sa.delete(booking_requests).where(
+                booking_requests.c.created_at < cutoff_time,
+                booking_requests.c.conversation_id.not_in(known),
+            )
+        )
+        return int(result.rowcount)

@@ -1,0 +1,103 @@
+"""The safety net catches explicit danger phrases and leaves ordinary messages alone."""
+
+from pathlib import Path
+
+import pytest
+import spacy
+from rasa.shared.nlu.training_data.message import Message
+
+from assistant.crisis_matcher import CrisisPhraseRules, CrisisSafetyNet
+from assistant.settings import PROJECT_ROOT
+
+PHRASES = PROJECT_ROOT / "data" / "safety" / "crisis_phrases.yml"
+
+
+@pytest.fixture(scope="module")
+def rules() -> CrisisPhraseRules:
+    """The shipped rules, compiled with the blank English pipeline `make setup` builds."""
+    return CrisisPhraseRules.from_file(spacy.load(PROJECT_ROOT / "build" / "spacy_en"), PHRASES)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "I want to kill myself",
+        "im thinking about killing myself tonight",
+        "I don't want to live anymore",
+        "i dont want to be alive",
+        "I can’t go on like this",
+        "everyone would be better off without me",
+        "I've been saving up my pills",
+        "I took all of my pills",
+        "I cut myself again last night",
+        "my husband hits me and I'm scared to go home",
+        "I want to end my life",
+        "I have thoughts of suicide",
+        "kms",
+    ],
+)
+def test_an_explicit_danger_phrase_is_caught_in_any_word_form(rules, message: str) -> None:
+    assert rules.first_match(message) is not None
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "can you overdose on ketamine?",
+        "I'm dying to try it",
+        "this waitlist is killing me",
+        "my last therapist killed my trust",
+        "I would never hurt myself, I'm just curious",
+        "I'm not suicidal, just depressed",
+        "is there any danger in taking ketamine?",
+        "what are the risks?",
+        "",
+        "   ",
+        "?!",
+    ],
+)
+def test_an_ordinary_message_with_alarming_words_is_left_to_the_classifier(rules, message: str) -> None:
+    assert rules.first_match(message) is None
+
+
+def test_an_empty_phrase_file_is_refused(tmp_path: Path) -> None:
+    empty = tmp_path / "phrases.yml"
+    empty.write_text("phrases: []\n")
+    with pytest.raises(ValueError, match="no crisis phrases"):
+        CrisisPhraseRules.from_file(spacy.blank("en"), empty)
+
+
+def _net(rules: CrisisPhraseRules) -> CrisisSafetyNet:
+    return CrisisSafetyNet({**CrisisSafetyNet.get_default_config()}, rules)
+
+
+def test_a_matched_message_becomes_crisis_whatever_the_classifier_said(rules) -> None:
+    message = Message({"text": "i am going to hang myself", "intent": {"name": "faq", "confidence": 0.9}})
+    _net(rules).process([message])
+    assert message.get("intent") == {"name": "crisis", "confidence": 1.0}
+    assert message.get("safety_net") == {
+        "reason": "phrase", "phrase": "hang myself", "classifier_intent": "faq",
+    }
+
+
+def test_an_unsure_classifier_leaning_to_crisis_still_gives_crisis(rules) -> None:
+    message = Message(
+        {
+            "text": "everything feels pointless and heavy",
+            "intent": {"name": "nlu_fallback", "confidence": 0.4},
+            "intent_ranking": [
+                {"name": "nlu_fallback", "confidence": 0.4},
+                {"name": "crisis", "confidence": 0.35},
+                {"name": "faq", "confidence": 0.3},
+            ],
+        }
+    )
+    _net(rules).process([message])
+    assert message.get("intent")["name"] == "crisis"
+    assert message.get("safety_net")["reason"] == "classifier_below_threshold"
+
+
+def test_a_button_payload_is_never_taken_for_a_crisis(rules) -> None:
+    message = Message({"text": '/choose_topic{"topic": "safety"}', "intent": {"name": "choose_topic"}})
+    _net(rules).process([message])
+    assert message.get("intent")["name"] == "choose_topic"

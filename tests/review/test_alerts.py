@@ -1,0 +1,71 @@
+"""A crisis flag or a new booking request emails the therapist a link, never the words."""
+
+from email.message import EmailMessage
+from typing import List
+
+from tests.review.conftest import BOOKING_SCRIPT, PASSWORD
+from tests.review.mail import MailRecorder
+from tests.review.servers import ReviewClient, RunningReviewApp, wait_for
+from tests.servers import RunningAssistant
+
+
+def emails_about(recorder: MailRecorder, conversation_id: str) -> List[EmailMessage]:
+    return [message for message in recorder.received() if conversation_id in message.get_content()]
+
+
+def test_a_crisis_emails_the_therapist_a_link_to_the_conversation_but_not_its_words(
+    alerting_assistant: RunningAssistant, mail_recorder: MailRecorder, second_review_app: RunningReviewApp
+) -> None:
+    sender = alerting_assistant.new_sender()
+    alerting_assistant.say(sender, "I want to kill myself")
+
+    [email] = wait_for(lambda: emails_about(mail_recorder, sender))
+
+    assert "crisis" in email["Subject"].lower()
+    assert email["To"] == "therapist@example.com" and email["From"] == "assistant@example.com"
+    assert f"{second_review_app.url}/conversations/{sender}" in email.get_content()
+    assert "kill" not in email.get_content() and "kill" not in email["Subject"]
+
+
+def test_a_booking_request_emails_the_therapist_a_link_but_not_the_visitors_details(
+    alerting_assistant: RunningAssistant, mail_recorder: MailRecorder, second_review_app: RunningReviewApp
+) -> None:
+    sender = alerting_assistant.new_sender()
+    for message in BOOKING_SCRIPT:
+        alerting_assistant.say(sender, message)
+
+    [email] = wait_for(lambda: emails_about(mail_recorder, sender))
+
+    assert "request" in email["Subject"].lower()
+    assert f"{second_review_app.url}/conversations/{sender}" in email.get_content()
+    for detail in ("Jordan", "jordan@example.com", "weekday"):
+        assert detail not in email.get_content()
+
+
+def test_an_ordinary_question_sends_no_email(alerting_assistant: RunningAssistant, mail_recorder: MailRecorder) -> None:
+    quiet, flagged = alerting_assistant.new_sender(), alerting_assistant.new_sender()
+    alerting_assistant.say(quiet, "is ketamine safe?")
+    alerting_assistant.say(flagged, "I want to kill myself")
+
+    wait_for(lambda: emails_about(mail_recorder, flagged))  # mail is sent in order
+
+    assert emails_about(mail_recorder, quiet) == []
+
+
+def test_the_emailed_link_opens_the_conversation_once_the_therapist_signs_in(
+    alerting_assistant: RunningAssistant, mail_recorder: MailRecorder, second_review_app: RunningReviewApp
+) -> None:
+    sender = alerting_assistant.new_sender()
+    alerting_assistant.say(sender, "I want to kill myself")
+    [email] = wait_for(lambda: emails_about(mail_recorder, sender))
+    link = next(line for line in email.get_content().splitlines() if line.startswith("http"))
+    path = link.removeprefix(second_review_app.url)
+
+    client = ReviewClient(second_review_app.url)
+    refused = client.get(path)
+    signed_in = client.sign_in(PASSWORD, next_path=path)
+
+    assert refused.status_code == 303 and refused.headers["Location"].startswith("/sign-in")
+    assert signed_in.headers["Location"] == path
+    page = client.get(path)
+    assert page.status_code == 200 and "I want to kill myself" in page.text

@@ -1,0 +1,1 @@
+"""The website chat widget (`src/`, bundled by `build.mjs`) and the demo page that shows it."""
