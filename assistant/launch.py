@@ -35,11 +35,6 @@ class Service:
     address: str
 
 
-def venv_bin(tool: str) -> str:
-    """A tool installed in the same environment as this Python."""
-    return str(Path(sys.executable).parent / tool)
-
-
 def action_server(port: int) -> Service:
     """The rasa-sdk action server running `actions/`."""
     return Service(
@@ -56,7 +51,7 @@ def rasa_server(port: int, model: Path = MODEL_PATH, endpoints: Path | None = No
     return Service(
         name="assistant",
         command=[
-            venv_bin("rasa"), "run",
+            sys.executable, "-m", "assistant.rasa_server", "run",
             "--model", str(model),
             "--endpoints", str(endpoints or root / "endpoints.yml"),
             "--credentials", str(root / "credentials.yml"),
@@ -192,7 +187,8 @@ def run_shell() -> int:
     try:
         wait_until_ready(actions, process)
         return subprocess.call(
-            [venv_bin("rasa"), "shell", "--model", str(MODEL_PATH), "--endpoints", "endpoints.yml"],
+            [sys.executable, "-m", "assistant.rasa_server", "shell",
+             "--model", str(MODEL_PATH), "--endpoints", "endpoints.yml"],
             cwd=settings.PROJECT_ROOT,
         )
     finally:
