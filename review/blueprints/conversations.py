@@ -96,13 +96,18 @@ def _conversation(engine: Any, conversation_id: str) -> Dict[str, Any] | None:
         }
 
 
+def conversation_not_found(request: Request) -> HTTPResponse:
+    """The page for a conversation id that is not (or no longer) in the database."""
+    return error_page(request, 404, "There is no such conversation (it may have been deleted).")
+
+
 @bp.get("/conversations/<conversation_id:str>", unquote=True)
 async def transcript(request: Request, conversation_id: str) -> HTTPResponse:
     """Every message of one conversation with what the assistant understood."""
     await refresh(request)
     found = await in_thread(_conversation, request.app.ctx.engine, conversation_id)
     if found is None:
-        return error_page(request, 404, "There is no such conversation (it may have been deleted).")
+        return conversation_not_found(request)
     return render(request, "transcript.html", conversation_id=conversation_id, **found)
 
 
@@ -112,7 +117,7 @@ async def confirm_delete(request: Request, conversation_id: str) -> HTTPResponse
     await refresh(request)
     summary = await in_thread(_summary, request.app.ctx.engine, conversation_id)
     if summary is None:
-        return error_page(request, 404, "There is no such conversation (it may have been deleted).")
+        return conversation_not_found(request)
     return render(request, "confirm_delete.html", conversation_id=conversation_id, summary=summary)
 
 
@@ -126,5 +131,5 @@ async def delete(request: Request, conversation_id: str) -> HTTPResponse:
     """Deletes the conversation with its events, booking requests and review notes."""
     report = await in_thread(delete_conversation, request.app.ctx.engine, conversation_id)
     if report.conversations == 0 and report.events == 0:
-        return error_page(request, 404, "There is no such conversation (it may have been deleted).")
+        return conversation_not_found(request)
     return see_other("/conversations", notice="deleted")

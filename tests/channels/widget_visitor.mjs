@@ -92,6 +92,25 @@ async function focusedLabel(page) {
   });
 }
 
+// Records what any alert, confirm or prompt said (a script run from a message would open one).
+function recordDialogs(page) {
+  const dialogs = [];
+  page.on('dialog', async (dialog) => {
+    dialogs.push(dialog.message());
+    await dialog.dismiss();
+  });
+  return dialogs;
+}
+
+// Opens the demo page and the chat, and waits for the assistant's first words.
+async function openChat(page, url) {
+  await page.goto(url);
+  const chat = chatParts(page);
+  await chat.launcher.click();
+  await waitForAssistant(page, 'automated assistant', 'opening the chat');
+  return chat;
+}
+
 // Scenarios
 
 async function askBookAndReload(browser, url, artifacts) {
@@ -99,15 +118,8 @@ async function askBookAndReload(browser, url, artifacts) {
   const page = await context.newPage();
   const hosts = new Set();
   page.on('request', (request) => hosts.add(new URL(request.url()).host));
-  const dialogs = [];
-  page.on('dialog', async (dialog) => {
-    dialogs.push(dialog.message());
-    await dialog.dismiss();
-  });
-  await page.goto(url);
-  const chat = chatParts(page);
-  await chat.launcher.click();
-  await waitForAssistant(page, 'automated assistant', 'opening the chat');
+  const dialogs = recordDialogs(page);
+  const chat = await openChat(page, url);
   const notice = chat.assistantMessages.first();
   const seen = { noticeVisible: await notice.isVisible(), notice: await notice.innerText() };
 
@@ -238,15 +250,8 @@ async function phoneScreen(browser, url, artifacts) {
 
 async function unsafeText(browser, url) {
   const page = await browser.newPage();
-  const dialogs = [];
-  page.on('dialog', async (dialog) => {
-    dialogs.push(dialog.message());
-    await dialog.dismiss();
-  });
-  await page.goto(url);
-  const chat = chatParts(page);
-  await chat.launcher.click();
-  await waitForAssistant(page, 'automated assistant', 'opening the chat');
+  const dialogs = recordDialogs(page);
+  const chat = await openChat(page, url);
   const seen = { sendDisabledWhenBlank: false };
   await chat.input.fill('   ');
   seen.sendDisabledWhenBlank = await chat.send.isDisabled();
@@ -277,10 +282,7 @@ async function unsafeText(browser, url) {
 
 async function startOver(browser, url) {
   const page = await browser.newPage();
-  await page.goto(url);
-  const chat = chatParts(page);
-  await chat.launcher.click();
-  await waitForAssistant(page, 'automated assistant', 'opening the chat');
+  const chat = await openChat(page, url);
   await say(page, 'I want to book a call');
   await waitForAssistant(page, 'what name', 'asking to book');
   const seen = { sessionBefore: await storedSession(page) };
@@ -299,10 +301,7 @@ async function startOver(browser, url) {
 
 async function labelsAndContrast(browser, url) {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  await page.goto(url);
-  const chat = chatParts(page);
-  await chat.launcher.click();
-  await waitForAssistant(page, 'automated assistant', 'opening the chat');
+  const chat = await openChat(page, url);
   await say(page, 'is ketamine safe?');
   await chat.typing.waitFor({ timeout: 5000 }).catch(() => {});
   const typingContrast = await contrastOf(page.locator('.pc-typing .cs-typing-indicator__text'));

@@ -2,8 +2,9 @@
 
 import threading
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, Iterator, List
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -26,13 +27,20 @@ def summaries_of(engine: Engine, ids: List[str]) -> Dict[str, Dict]:
         return {row.conversation_id: {key: row._mapping[key] for key in COMPARED} for row in rows}
 
 
-def rebuilt_copy(database_url: str, destination: Path) -> str:
-    """A copy of the real database with the review app's tables dropped."""
-    url = copy_sqlite_database(database_url, destination)
+@pytest.fixture
+def summaries_to_rebuild(database: Engine, tmp_path: Path, running_assistant: RunningAssistant) -> Iterator[Engine]:
+    """A copy of the filled database, its summaries up to date, with the review tables emptied."""
+    refresh_summaries(database)
+    url = copy_sqlite_database(running_assistant.database_url, tmp_path / "copy.db")
     engine = sa.create_engine(url, future=True)
     review_metadata.drop_all(engine)
     engine.dispose()
-    return url
+    copy = engine_for(url)
+    try:
+        ensure_tables(copy)
+        yield copy
+    finally:
+        dispose_engine(url)
 
 
 def test_each_conversation_is_summarised_with_its_flags(database: Engine, conversations: Conversations) -> None:
@@ -86,36 +94,22 @@ def test_a_refresh_with_no_new_events_reads_nothing(database: Engine) -> None:
 
 
 def test_summaries_built_in_small_batches_equal_those_built_as_events_came(
-    database: Engine, conversations: Conversations, tmp_path: Path, running_assistant: RunningAssistant
+    database: Engine, conversations: Conversations, summaries_to_rebuild: Engine
 ) -> None:
-    refresh_summaries(database)
-    url = rebuilt_copy(running_assistant.database_url, tmp_path / "copy.db")
-    copy = engine_for(url)
-    try:
-        ensure_tables(copy)
-        # Batches of 7 events split most conversations across several batches.
-        refresh_summaries(copy, batch_size=7)
-        assert summaries_of(copy, conversations.all()) == summaries_of(database, conversations.all())
-    finally:
-        dispose_engine(url)
+    # Batches of 7 events split most conversations across several batches.
+    refresh_summaries(summaries_to_rebuild, batch_size=7)
+    assert summaries_of(summaries_to_rebuild, conversations.all()) == summaries_of(database, conversations.all())
 
 
 def test_two_refreshes_at_once_never_count_an_event_twice(
-    database: Engine, conversations: Conversations, tmp_path: Path, running_assistant: RunningAssistant
+    database: Engine, conversations: Conversations, summaries_to_rebuild: Engine
 ) -> None:
-    refresh_summaries(database)
-    url = rebuilt_copy(running_assistant.database_url, tmp_path / "copy.db")
-    copy = engine_for(url)
-    try:
-        ensure_tables(copy)
-        workers = [threading.Thread(target=refresh_summaries, args=(copy, 5)) for _ in range(3)]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join()
-        assert summaries_of(copy, conversations.all()) == summaries_of(database, conversations.all())
-    finally:
-        dispose_engine(url)
+    workers = [threading.Thread(target=refresh_summaries, args=(summaries_to_rebuild, 5)) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert summaries_of(summaries_to_rebuild, conversations.all()) == summaries_of(database, conversations.all())
 
 
 def test_events_stored_after_the_newest_conversation_was_deleted_are_still_summarised(
