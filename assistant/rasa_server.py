@@ -85,4 +85,3 @@ def main(arguments: List[str]) -> None:
 
 if __name__ == "__main__":
     main(sys.argv[1:])
-

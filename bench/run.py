@@ -211,9 +211,9 @@ def latency() -> Dict[str, Dict[str, float]]:
         assistant = start_assistant(Path(workdir), f"sqlite:///{workdir}/bench.db")
         try:
             timed_conversation(assistant, TYPICAL_ENQUIRY[:3])
-            typical = [
-                timing for _ in range(TYPICAL_CONVERSATIONS) for timing in timed_conversation(assistant, TYPICAL_ENQUIRY)
-            ]
+            typical: List[float] = []
+            for _ in range(TYPICAL_CONVERSATIONS):
+                typical += timed_conversation(assistant, TYPICAL_ENQUIRY)
             long = timed_conversation(
                 assistant, [LONG_CONVERSATION[index % len(LONG_CONVERSATION)] for index in range(LONG_MESSAGES)]
             )
@@ -244,7 +244,7 @@ def write_report(results: Dict[str, Any]) -> None:
         missed="\n".join(f"- {t}" for t in crisis["missed"]) or "- (none)",
         false_alarms="\n".join(f"- {t}" for t in crisis["false_alarms"]) or "- (none)",
         training_seconds=nlu["this pipeline"]["training_seconds"],
-        typical_conversations=TYPICAL_CONVERSATIONS,
+        typical_conversations=TYPICAL_CONVERSATIONS, typical_length=len(TYPICAL_ENQUIRY),
         typical_messages=lat["typical"]["messages"], typical_p50=lat["typical"]["p50_ms"],
         typical_p95=lat["typical"]["p95_ms"],
         long_messages=lat["long"]["messages"], long_p50=lat["long"]["p50_ms"], long_p95=lat["long"]["p95_ms"],

@@ -1,5 +1,6 @@
 """The compiled sentence encoder gives the features Rasa's own featurizer gives."""
 
+from pathlib import Path
 from typing import Any, Dict, List, Type
 
 import numpy as np
@@ -23,7 +24,7 @@ MESSAGES = [
 ]
 
 
-def create(component: Type, config: Dict[str, Any], tmp_path) -> Any:
+def create(component: Type, config: Dict[str, Any], tmp_path: Path) -> Any:
     """A component as Rasa's graph creates it, with its default settings under `config`."""
     return component.create(
         {**component.get_default_config(), **config},
