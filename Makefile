@@ -13,7 +13,7 @@ BROWSER_TOOLS := tests/browser
 WIDGET := web/dist/practice-chat.js
 WIDGET_SOURCES := web/build.mjs web/package-lock.json $(wildcard web/src/*)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-TRAINING_INPUTS := config.yml $(wildcard domain/*.yml) $(shell find data/nlu data/rules data/stories -name '*.yml')
+TRAINING_INPUTS := config.yml domain.yml $(shell find data/nlu data/rules data/stories data/responses -name "*.yml")
 
 export PYTHONPATH := $(CURDIR)
 export HF_HUB_OFFLINE := 1
@@ -41,7 +41,7 @@ build/spacy_en/config.cfg build/minilm: $(VENV)/.installed
 train: setup $(MODEL) ## Train the model when data, domain or config changed
 
 $(MODEL): $(TRAINING_INPUTS)
-	$(RASA) train --domain domain --data data --config config.yml --out models --fixed-model-name assistant
+	$(RASA) train --domain domain.yml --data data --config config.yml --out models --fixed-model-name assistant
 	@touch $@
 
 run: train web ## Start the assistant (action server, Rasa with REST and socket.io), the review app and the chat widget demo page
@@ -51,7 +51,7 @@ shell: train ## Chat with the assistant in the terminal
 	$(PY) -m assistant.launch --shell
 
 test: train browser-deps web ## Validate the data, run the test stories and the pytest suite
-	$(RASA) data validate --domain domain --data data --config config.yml --fail-on-warnings
+	$(RASA) data validate --domain domain.yml --data data --config config.yml --fail-on-warnings
 	$(RASA) test core --stories tests/test_stories.yml --model $(MODEL) --endpoints endpoints.yml --fail-on-prediction-errors --out results/stories
 	$(PY) -m pytest
 

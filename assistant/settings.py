@@ -9,7 +9,7 @@ point the project at a temporary database or profile.
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Mapping, Tuple
+from typing import Any, Dict, List, Mapping, Tuple
 
 import yaml
 
@@ -188,6 +188,17 @@ def _text(raw: Dict[str, Any], name: str, source: str) -> str:
 
 
 DEFAULT_TOPICS_PATH = PROJECT_ROOT / "data" / "topics.yml"
+DOMAIN_PATH = PROJECT_ROOT / "domain.yml"
+RESPONSES_DIR = PROJECT_ROOT / "data" / "responses"
+
+
+def domain_files() -> List[Path]:
+    """The domain and the response files kept beside the training data.
+
+    Together they hold everything the assistant says: Rasa merges the `responses:`
+    of training-data files (the long FAQ answers) into the domain when it trains.
+    """
+    return [DOMAIN_PATH, *sorted(RESPONSES_DIR.glob("*.yml"))]
 
 
 def topic_titles(path: Path = DEFAULT_TOPICS_PATH) -> Dict[str, str]:

@@ -85,7 +85,7 @@ def train(config: Path, out: Path, nlu_only: bool = False) -> Tuple[Path, float]
     data = ["--nlu", str(PROJECT_ROOT / "data" / "nlu")] if nlu_only else ["--data", str(PROJECT_ROOT / "data")]
     command = [
         str(Path(sys.executable).parent / "rasa"), "train", *(["nlu"] if nlu_only else ["--force"]),
-        "--config", str(config), "--domain", str(PROJECT_ROOT / "domain"), *data,
+        "--config", str(config), "--domain", str(PROJECT_ROOT / "domain.yml"), *data,
         "--out", str(out), "--fixed-model-name", "bench",
     ]
     # No training cache: the figure is the time of a training from scratch.

@@ -8,7 +8,7 @@ throttle without touching the environment.
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Tuple
 
 from assistant import settings
 from review.security import SignInThrottle, hash_password
@@ -24,7 +24,7 @@ class ReviewConfig:
     secret_key: str
     password_hash: PasswordHashSource
     base_url: str = "http://localhost:5006"
-    domain_path: Path = settings.PROJECT_ROOT / "domain"
+    domain_files: Tuple[Path, ...] = tuple(settings.domain_files())
     throttle: Callable[[], SignInThrottle] = field(default=SignInThrottle)
 
     @property

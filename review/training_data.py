@@ -8,7 +8,7 @@ into Rasa NLU training data that can be pasted into `data/nlu/` as it is.
 import re
 from collections import defaultdict
 from pathlib import Path
-from typing import Dict, Iterable, List, Tuple
+from typing import Dict, Iterable, List, Sequence, Tuple
 
 import yaml
 
@@ -18,16 +18,15 @@ _ENTITY_MARKUP = re.compile(r"\](?=[(\[{])")
 _RETRIEVAL_RESPONSE = re.compile(r"^utter_(?P<intent>[A-Za-z0-9_]+/[A-Za-z0-9_]+)$")
 
 
-def intent_names(domain_path: Path) -> List[str]:
-    """The intents of the domain (a file or a folder of files), with FAQ topics as `faq/<topic>`.
+def intent_names(domain_files: Sequence[Path]) -> List[str]:
+    """The intents of the domain files, with FAQ topics as `faq/<topic>`.
 
     Retrieval intents are listed by their topics rather than by themselves: an
     example must say which answer it asks for.
     """
-    files = sorted(domain_path.glob("*.yml")) if domain_path.is_dir() else [domain_path]
     intents: List[str] = []
     topics: List[str] = []
-    for file in files:
+    for file in domain_files:
         content = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
         for item in content.get("intents") or []:
             intents.append(next(iter(item)) if isinstance(item, dict) else str(item))

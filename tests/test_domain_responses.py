@@ -1,4 +1,4 @@
-"""The answers in `domain/`: cited word for word, short, and fit for every channel."""
+"""The answers in `domain.yml` and `data/responses/`: cited word for word, short, and fit for every channel."""
 
 import re
 from pathlib import Path
@@ -25,7 +25,7 @@ def _collapse(text: str) -> str:
 
 def _responses() -> Dict[str, List[dict]]:
     responses: Dict[str, List[dict]] = {}
-    for path in sorted((PROJECT_ROOT / "domain").glob("*.yml")):
+    for path in domain_files():
         responses.update(yaml.safe_load(path.read_text()).get("responses") or {})
     return responses
 
@@ -113,7 +113,7 @@ def test_no_answer_gives_doses_or_medication_advice() -> None:
 
 
 def _catalogue_intents() -> List[str]:
-    catalogue = PROJECT_ROOT.parent / "shared" / "topics.md"
+    catalogue = PROJECT_ROOT / "data" / "topics.md"
     return re.findall(r"^\| `([a-z_/]+)` \|", catalogue.read_text(), re.MULTILINE)
 
 

@@ -44,7 +44,7 @@ async def unanswered_questions(request: Request) -> HTTPResponse:
     """What the assistant could not answer, similar messages together, largest group first."""
     await refresh(request)
     found = await in_thread(_groups, request.app.ctx.engine)
-    intents = intent_names(request.app.ctx.config.domain_path)
+    intents = intent_names(request.app.ctx.config.domain_files)
     return render(request, "unanswered.html", intents=intents, **found)
 
 
@@ -61,7 +61,7 @@ def _assign(engine: Any, texts: List[str], intent: str | None) -> int:
 async def assign(request: Request) -> HTTPResponse:
     """Gives a message (every time it was sent), or a whole group, the intent it should have had."""
     intent = (request.form.get("intent") or "").strip()
-    if intent not in intent_names(request.app.ctx.config.domain_path):
+    if intent not in intent_names(request.app.ctx.config.domain_files):
         return error_page(request, 400, "Choose one of the assistant's intents.")
     await in_thread(_assign, request.app.ctx.engine, _texts(request), intent)
     return see_other("/unanswered")

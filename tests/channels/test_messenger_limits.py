@@ -177,7 +177,7 @@ _FILLERS = {
 
 
 def _domain_responses() -> Iterator[Tuple[str, Dict[str, Any]]]:
-    for path in sorted(Path(settings.PROJECT_ROOT / "domain").glob("*.yml")):
+    for path in settings.domain_files():
         responses = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("responses") or {}
         for name, variations in responses.items():
             for variation in variations:

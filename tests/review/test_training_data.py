@@ -8,19 +8,18 @@ from rasa.shared.nlu.training_data.formats.rasa_yaml import RasaYAMLReader
 from assistant import settings
 from review.training_data import intent_names, nlu_yaml
 
-DOMAIN = settings.PROJECT_ROOT / "domain"
 
 
 def domain_intents() -> set:
     intents = set()
-    for file in DOMAIN.glob("*.yml"):
+    for file in settings.domain_files():
         for item in (yaml.safe_load(file.read_text()) or {}).get("intents") or []:
             intents.add(next(iter(item)) if isinstance(item, dict) else item)
     return intents
 
 
 def test_every_intent_of_the_domain_is_offered_with_faq_topics_instead_of_faq() -> None:
-    names = intent_names(DOMAIN)
+    names = intent_names(settings.domain_files())
 
     assert domain_intents() - {"faq"} <= set(names)
     assert "faq" not in names
@@ -28,10 +27,12 @@ def test_every_intent_of_the_domain_is_offered_with_faq_topics_instead_of_faq() 
     assert names == sorted(set(names))
 
 
-def test_a_single_domain_file_is_read_too(tmp_path: Path) -> None:
+def test_faq_topics_come_from_the_response_files_beside_the_domain(tmp_path: Path) -> None:
     domain = tmp_path / "domain.yml"
-    domain.write_text("intents:\n  - greet\n  - faq:\n      use_entities: []\nresponses:\n  utter_faq/cost:\n    - text: x\n")
-    assert intent_names(domain) == ["faq/cost", "greet"]
+    domain.write_text("intents:\n  - greet\n  - faq:\n      use_entities: []\n")
+    responses = tmp_path / "faq.yml"
+    responses.write_text("responses:\n  utter_faq/cost:\n    - text: x\n")
+    assert intent_names([domain, responses]) == ["faq/cost", "greet"]
 
 
 def test_the_export_reads_back_as_the_same_examples_and_intents() -> None:
