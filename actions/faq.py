@@ -7,11 +7,16 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.practice_text import PROFILE_TOPIC_FIELDS, profile_answer, response_values
+from actions.gentle_line import send_gentle_line_if_sensitive
+from assistant.parse_keys import UNKNOWN_QUESTION_KEY
 from assistant.settings import practice_profile, topic_titles
 
 RETRIEVAL_INTENT = "faq"
 MAX_SUGGESTIONS = 3
 BOOK_BUTTON = {"title": "Book a free call", "payload": "/book_consultation"}
+MESSENGER_CHANNEL = "facebook"
+# Answers that read differently on Messenger, where Meta carries the messages.
+MESSENGER_VARIANTS = {"chat_privacy": "utter_chat_privacy_messenger"}
 
 
 def topic_button(topic: str, titles: Dict[str, str]) -> Dict[str, str]:
@@ -59,8 +64,21 @@ def send_faq_answer(dispatcher: CollectingDispatcher, tracker: Tracker) -> str |
             dispatcher.utter_message(response=f"utter_unpublished_{topic}", **values)
             return topic
         values.update(answer)
-    dispatcher.utter_message(response=f"utter_faq/{topic}", **values)
+    dispatcher.utter_message(response=_answer_response(topic, tracker), **values)
     return topic
+
+
+def _answer_response(topic: str, tracker: Tracker) -> str:
+    """The topic's answer, in its Messenger wording when the visitor writes from Messenger."""
+    if topic in MESSENGER_VARIANTS and tracker.get_latest_input_channel() == MESSENGER_CHANNEL:
+        return MESSENGER_VARIANTS[topic]
+    return f"utter_faq/{topic}"
+
+
+def close_topics(tracker: Tracker) -> List[str]:
+    """The topics the unknown-question gate found genuinely close to the last message."""
+    evidence = (tracker.latest_message or {}).get(UNKNOWN_QUESTION_KEY) or {}
+    return [str(topic) for topic in evidence.get("close_topics") or []]
 
 
 class ActionAnswerFaq(Action):
@@ -78,7 +96,33 @@ class ActionAnswerFaq(Action):
         if topic is None:
             dispatcher.utter_message(response="utter_ask_rephrase")
             return []
+        send_gentle_line_if_sensitive(dispatcher, tracker)
         return [SlotSet("topic", topic)]
+
+
+class ActionAnswerUnknownQuestion(Action):
+    """Says honestly that the assistant doesn't know, and how to ask Barbara instead.
+
+    Topics are offered only when the unknown-question gate found them genuinely
+    close to the question; the booking button is always there.
+    """
+
+    def name(self) -> str:
+        """The name Rasa calls this action by."""
+        return "action_answer_unknown_question"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
+    ) -> List[EventType]:
+        """Sends the honest answer with close topics, if any, and the booking button."""
+        titles = topic_titles()
+        topics = [t for t in close_topics(tracker) if t in titles][:MAX_SUGGESTIONS]
+        buttons = [topic_button(topic, titles) for topic in topics] + [BOOK_BUTTON]
+        dispatcher.utter_message(
+            response="utter_unknown_question", buttons=buttons, **response_values(practice_profile())
+        )
+        send_gentle_line_if_sensitive(dispatcher, tracker)
+        return []
 
 
 class ActionSuggestTopics(Action):

@@ -22,6 +22,10 @@ PROFILE_TOPIC_FIELDS: Dict[str, Tuple[str, ...]] = {
     "location": ("location", "telehealth"),
     "availability": ("availability",),
     "session_length": ("session_lengths",),
+    "services": ("services",),
+    "languages": ("languages",),
+    "cancellation_policy": ("cancellation_policy",),
+    "credentials": ("credentials",),
 }
 
 
@@ -71,8 +75,10 @@ def response_values(profile: PracticeProfile) -> Dict[str, str]:
     return {
         **practice_names(profile),
         **crisis_values(profile),
+        "first_crisis_line": profile.crisis_lines[0],
         "direct_contact": direct_contact_note(profile),
         "booking_link_note": booking_link_note(profile),
+        "retention_days": str(profile.retention_days),
     }
 
 

@@ -1,4 +1,9 @@
-"""Flagging conversations in which someone may be in danger."""
+"""Safety: flagging conversations in which someone may be in danger, and medical questions.
+
+A message that mentions suicide or self-harm without sounding like danger now
+(history, grief, a question about risks) gets its answer followed by one gentle
+line with the crisis number; medical questions get the deferral to the prescriber.
+"""
 
 from typing import Any, Dict, List
 
@@ -8,6 +13,23 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.alerts import alert_therapist_in_background
 from actions.booking import FORM_SLOTS
+from actions.gentle_line import send_gentle_line_if_sensitive
+
+
+class ActionDeferMedicalQuestion(Action):
+    """Defers dosing, medication and diagnosis questions to the prescriber, never advising."""
+
+    def name(self) -> str:
+        """The name Rasa calls this action by."""
+        return "action_defer_medical_question"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
+    ) -> List[EventType]:
+        """Sends the deferral, and the gentle line when the message touched on danger."""
+        dispatcher.utter_message(response="utter_medical_question")
+        send_gentle_line_if_sensitive(dispatcher, tracker)
+        return []
 
 
 class ActionFlagCrisis(Action):

@@ -1,13 +1,21 @@
-"""The safety net: spaCy rules that catch explicit danger phrases in any message.
+"""The safety net: spaCy rules that grade the danger a message speaks of.
 
 The intent classifier is a statistical model and can miss a message that says,
 in so many words, that someone is about to hurt themselves. This component runs
-after the classifiers and overrides their verdict with `crisis` whenever a phrase
-of `data/safety/crisis_phrases.yml` matches (compared on lemmas, so word forms do
-not matter), and also when the classifier's own best guess was `crisis` but the
-fallback classifier turned it into `nlu_fallback` for lack of confidence.
-Either way the parse result says why under `safety_net`, so the therapist's review
-can tell a rule match from a classifier verdict.
+after the classifiers and overrides their verdict with `crisis` whenever an acute
+phrase of `data/safety/crisis_phrases.yml` matches (compared on lemmas, so word
+forms do not matter), and also when the classifier's own best guess was `crisis`
+but the fallback classifier turned it into `nlu_fallback` for lack of confidence.
+The parse result then says why under `safety_net`, so the therapist's review can
+tell a rule match from a classifier verdict.
+
+Not every alarming word is danger. Words inside an everyday idiom ("this wait is
+killing me") never count; an acute phrase next to a context that makes it history,
+grief or a question about the treatment ("I was suicidal years ago", "can you
+overdose on ketamine") is a sensitive mention, as are the file's `sensitive`
+words. A sensitive mention keeps the classifier's verdict (the visitor's question
+gets its answer) and is recorded under `sensitive_mention`, so that the answer
+ends with one gentle line carrying the crisis number.
 """
 
 from dataclasses import dataclass
@@ -23,12 +31,17 @@ from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-CRISIS_INTENT = "crisis"
+from assistant.parse_keys import CRISIS_INTENT, SAFETY_NET_KEY, SENSITIVE_MENTION_KEY
+
 FALLBACK_INTENT = "nlu_fallback"
-SAFETY_NET_KEY = "safety_net"
 WILDCARD = "*"
 WILDCARD_SPAN = 3
 NEGATION_WINDOW = 2
+# How many words may separate an acute phrase from the context that makes it a
+# mention of the past or of someone else ("attempted suicide two years ago").
+CONTEXT_WINDOW = 3
+ACUTE = "acute"
+SENSITIVE = "sensitive"
 
 
 @dataclass(frozen=True)
@@ -43,44 +56,122 @@ class CrisisMatch:
         return {"reason": self.reason, "phrase": self.phrase}
 
 
+@dataclass(frozen=True)
+class SafetyVerdict:
+    """How much danger a message speaks of, by the rules: acute, sensitive or none."""
+
+    level: str | None
+    phrase: str | None = None
+
+
+@dataclass(frozen=True)
+class PhraseSpan:
+    """Where a phrase of the list matched, in lemma positions."""
+
+    phrase: str
+    start: int
+    end: int
+
+    def near(self, other: "PhraseSpan", window: int) -> bool:
+        """Whether the two spans overlap or are at most `window` words apart."""
+        return self.start <= other.end + window and other.start <= self.end + window
+
+
 class CrisisPhraseRules:
-    """Lemma-based spaCy Matcher rules built from the therapist-readable phrase list."""
+    """Lemma-based spaCy Matcher rules built from the therapist-readable phrase lists."""
 
-    def __init__(self, nlp: Any, phrases: Sequence[str], negations: Sequence[str]) -> None:
-        """Compiles the phrases with the same pipeline that will read the messages."""
-        from spacy.matcher import Matcher
+    LISTS = ("phrases", "idioms", "not_acute", "sensitive")
 
+    def __init__(
+        self,
+        nlp: Any,
+        phrases: Sequence[str],
+        negations: Sequence[str],
+        idioms: Sequence[str] = (),
+        not_acute: Sequence[str] = (),
+        sensitive: Sequence[str] = (),
+    ) -> None:
+        """Compiles every list with the same pipeline that will read the messages."""
         self._nlp = nlp
-        self._matcher = Matcher(nlp.vocab)
         self._negations = {self._lemmas(word)[0] for word in negations if word.strip()}
-        self._phrase_starts_negated: Dict[str, bool] = {}
-        for phrase in phrases:
-            pattern = self._pattern(phrase)
-            if pattern:
-                self._matcher.add(phrase, [pattern])
-                first = self._lemmas(phrase)[0]
-                self._phrase_starts_negated[phrase] = first in self._negations
+        self._acute = self._matcher(phrases)
+        self._idioms = self._matcher(idioms)
+        self._not_acute = self._matcher(not_acute)
+        self._sensitive = self._matcher(sensitive)
+        self._phrase_starts_negated = {
+            phrase: self._lemmas(phrase)[0] in self._negations
+            for phrase in [*phrases, *sensitive]
+            if self._lemmas(phrase)
+        }
 
     @classmethod
     def from_file(cls, nlp: Any, path: Path) -> "CrisisPhraseRules":
-        """Reads the phrase list; a missing or empty list is an error, never silence."""
+        """Reads the phrase lists; a missing or empty acute list is an error, never silence."""
         content = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        phrases = [str(p) for p in content.get("phrases") or [] if str(p).strip()]
-        if not phrases:
+        lists = {name: [str(p) for p in content.get(name) or [] if str(p).strip()] for name in cls.LISTS}
+        if not lists["phrases"]:
             raise ValueError(f"{path} lists no crisis phrases")
-        return cls(nlp, phrases, [str(n) for n in content.get("negations") or []])
+        return cls(
+            nlp,
+            lists["phrases"],
+            [str(n) for n in content.get("negations") or []],
+            idioms=lists["idioms"],
+            not_acute=lists["not_acute"],
+            sensitive=lists["sensitive"],
+        )
 
     def first_match(self, text: str) -> str | None:
-        """Returns the first phrase that matches the text, ignoring negated matches."""
+        """Returns the acute phrase that makes the text a crisis, or None."""
+        verdict = self.assess(text)
+        return verdict.phrase if verdict.level == ACUTE else None
+
+    def assess(self, text: str) -> SafetyVerdict:
+        """Grades the text: an acute phrase, a sensitive mention, or nothing.
+
+        Words inside an idiom never count. An acute phrase near a context of the
+        past, of someone else or of a question about the treatment is only a
+        sensitive mention; any other acute phrase is acute.
+        """
         lemmas = self._lemmas(text)
         if not lemmas:
-            return None
+            return SafetyVerdict(None)
         doc = self._lemma_doc(lemmas)
-        for match_id, start, _end in sorted(self._matcher(doc), key=lambda m: m[1]):
-            phrase = self._nlp.vocab.strings[match_id]
-            if self._phrase_starts_negated.get(phrase) or not self._negated(doc, start):
-                return phrase
-        return None
+        idioms = self._spans(self._idioms, doc)
+        contexts = self._spans(self._not_acute, doc)
+        acute = self._live_spans(self._acute, doc, idioms)
+        for span in acute:
+            if not any(span.near(context, CONTEXT_WINDOW) for context in contexts):
+                return SafetyVerdict(ACUTE, span.phrase)
+        if acute:
+            return SafetyVerdict(SENSITIVE, acute[0].phrase)
+        sensitive = self._live_spans(self._sensitive, doc, idioms)
+        return SafetyVerdict(SENSITIVE, sensitive[0].phrase) if sensitive else SafetyVerdict(None)
+
+    def _matcher(self, phrases: Sequence[str]) -> Any:
+        from spacy.matcher import Matcher
+
+        matcher = Matcher(self._nlp.vocab)
+        for phrase in phrases:
+            pattern = self._pattern(phrase)
+            if pattern:
+                matcher.add(phrase, [pattern])
+        return matcher
+
+    def _spans(self, matcher: Any, doc: Any) -> List[PhraseSpan]:
+        spans = [
+            PhraseSpan(self._nlp.vocab.strings[match_id], start, end - 1)
+            for match_id, start, end in matcher(doc)
+        ]
+        return sorted(spans, key=lambda span: (span.start, -span.end))
+
+    def _live_spans(self, matcher: Any, doc: Any, idioms: Sequence[PhraseSpan]) -> List[PhraseSpan]:
+        """Matches that are neither negated nor inside an idiom."""
+        return [
+            span
+            for span in self._spans(matcher, doc)
+            if (self._phrase_starts_negated.get(span.phrase) or not self._negated(doc, span.start))
+            and not any(span.near(idiom, 0) for idiom in idioms)
+        ]
 
     def _negated(self, doc: Any, start: int) -> bool:
         window = doc[max(0, start - NEGATION_WINDOW) : start]
@@ -117,7 +208,7 @@ class CrisisPhraseRules:
     [DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False
 )
 class CrisisSafetyNet(GraphComponent):
-    """Turns any message with an explicit danger phrase into the `crisis` intent."""
+    """Turns a message with an acute danger phrase into `crisis`; notes sensitive mentions."""
 
     @staticmethod
     def get_default_config() -> Dict[str, Any]:
@@ -170,21 +261,25 @@ class CrisisSafetyNet(GraphComponent):
         return training_data
 
     def process(self, messages: List[Message]) -> List[Message]:
-        """Marks crisis messages and records why on the message."""
+        """Marks crisis messages and sensitive mentions, recording why on the message."""
         for message in messages:
-            match = self.check(message)
+            text = message.get(TEXT) or ""
+            verdict = SafetyVerdict(None) if text.startswith("/") else self._rules.assess(text)
+            match = self.check(message, verdict)
             if match is not None:
                 self._mark_crisis(message, match)
+            elif verdict.level == SENSITIVE and (message.get(INTENT) or {}).get("name") != CRISIS_INTENT:
+                message.set(SENSITIVE_MENTION_KEY, {"phrase": verdict.phrase}, add_to_output=True)
         return messages
 
-    def check(self, message: Message) -> CrisisMatch | None:
+    def check(self, message: Message, verdict: SafetyVerdict | None = None) -> CrisisMatch | None:
         """Says whether (and why) a message must be treated as a crisis."""
         text = message.get(TEXT) or ""
         if text.startswith("/"):
             return None
-        phrase = self._rules.first_match(text)
-        if phrase is not None:
-            return CrisisMatch(reason="phrase", phrase=phrase)
+        verdict = verdict or self._rules.assess(text)
+        if verdict.level == ACUTE:
+            return CrisisMatch(reason="phrase", phrase=verdict.phrase)
         if self._classifier_leaned_to_crisis(message):
             return CrisisMatch(reason="classifier_below_threshold")
         return None

@@ -26,6 +26,10 @@ PROFILE_TEXT_FIELDS = (
     "location",
     "telehealth",
     "session_lengths",
+    "services",
+    "languages",
+    "cancellation_policy",
+    "credentials",
     "booking_link",
 )
 
@@ -63,6 +67,10 @@ class PracticeProfile:
     location: str
     telehealth: str
     session_lengths: str
+    services: str
+    languages: str
+    cancellation_policy: str
+    credentials: str
     booking_link: str
     contact: Dict[str, str]
     crisis_country: str

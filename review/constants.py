@@ -1,15 +1,16 @@
 """Names the review app recognises in the tracker store's events.
 
-These are the assistant's own names (domain/, actions/), repeated here only where
+These are the assistant's own names (domain.yml, actions/), repeated here only where
 the review app must recognise them in stored events; a rename there needs one here.
+The parse-data keys come from `assistant.parse_keys`, where the pipeline takes them.
 """
 
-CRISIS_INTENT = "crisis"
+from assistant.parse_keys import CRISIS_INTENT, SAFETY_NET_KEY, UNKNOWN_INTENT
+
 CRISIS_SLOT = "crisis_flag"
-SAFETY_NET_KEY = "safety_net"
 MEDICAL_INTENT = "medical_question"
 BOOKING_INTENT = "book_consultation"
-UNANSWERED_INTENTS = ("nlu_fallback", "out_of_scope")
+UNANSWERED_INTENTS = ("nlu_fallback", UNKNOWN_INTENT)
 
 # The flags the conversation list filters by, in the order they are shown.
 FLAGS = ("crisis", "booking", "unanswered", "medical")

@@ -1,8 +1,9 @@
 """FAQ answers come from the cited domain answers or the practice profile, never elsewhere."""
 
+import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.faq import ActionAnswerFaq, ActionHumanHandoff, ActionSuggestTopics
+from actions.faq import ActionAnswerFaq, ActionAnswerUnknownQuestion, ActionHumanHandoff, ActionSuggestTopics
 from tests.actions.conftest import faq_message
 
 
@@ -74,3 +75,66 @@ async def test_asking_for_a_person_without_published_contacts_offers_the_call(ma
     practice_file(contact={})
     messages, _ = await _run(ActionHumanHandoff(), make_tracker())
     assert messages[0]["direct_contact"] == ""
+
+
+async def test_an_unknown_question_is_answered_honestly_with_only_the_close_topics(make_tracker) -> None:
+    message = {
+        "intent": {"name": "out_of_scope"},
+        "entities": [],
+        "unknown_question": {"topic": "faq/experience", "close_topics": ["preparation", "integration"]},
+    }
+    messages, events = await _run(ActionAnswerUnknownQuestion(), make_tracker(latest_message=message))
+    assert messages[0]["response"] == "utter_unknown_question"
+    assert [b["payload"] for b in messages[0]["buttons"]] == [
+        '/choose_topic{"topic": "preparation"}',
+        '/choose_topic{"topic": "integration"}',
+        "/book_consultation",
+    ]
+    assert events == []
+
+
+async def test_an_unrelated_question_offers_no_topic_only_the_call(make_tracker) -> None:
+    message = {"intent": {"name": "out_of_scope"}, "entities": []}
+    messages, _ = await _run(ActionAnswerUnknownQuestion(), make_tracker(latest_message=message))
+    assert [b["payload"] for b in messages[0]["buttons"]] == ["/book_consultation"]
+
+
+async def test_the_unknown_answer_gives_the_direct_contact_when_published(make_tracker, practice_file) -> None:
+    practice_file(contact={"email": "hello@example-practice.com"})
+    messages, _ = await _run(ActionAnswerUnknownQuestion(), make_tracker(latest_message={"intent": {"name": "out_of_scope"}}))
+    assert "hello@example-practice.com" in messages[0]["direct_contact"]
+
+
+async def test_a_sensitive_mention_adds_one_gentle_line_after_the_answer(make_tracker) -> None:
+    message = {**faq_message("who_is_it_for"), "sensitive_mention": {"phrase": "suicidal"}}
+    messages, _ = await _run(ActionAnswerFaq(), make_tracker(latest_message=message))
+    assert [m["response"] for m in messages] == ["utter_faq/who_is_it_for", "utter_gentle_crisis_line"]
+    assert "988" in messages[1]["first_crisis_line"]
+
+
+async def test_an_ordinary_question_gets_no_gentle_line(make_tracker) -> None:
+    messages, _ = await _run(ActionAnswerFaq(), make_tracker(latest_message=faq_message("who_is_it_for")))
+    assert [m["response"] for m in messages] == ["utter_faq/who_is_it_for"]
+
+
+@pytest.mark.parametrize("topic", ["services", "languages", "cancellation_policy", "credentials"])
+async def test_a_new_practice_topic_is_deferred_honestly_while_its_field_is_empty(make_tracker, topic: str) -> None:
+    messages, _ = await _run(ActionAnswerFaq(), make_tracker(latest_message=faq_message(topic)))
+    assert messages[0]["response"] == f"utter_unpublished_{topic}"
+
+
+async def test_a_published_practice_field_answers_its_topic(make_tracker, practice_file) -> None:
+    practice_file(languages="Sessions are in English and Spanish.")
+    messages, _ = await _run(ActionAnswerFaq(), make_tracker(latest_message=faq_message("languages")))
+    assert messages[0]["response"] == "utter_faq/languages"
+    assert messages[0]["languages"] == "Sessions are in English and Spanish."
+
+
+async def test_chat_privacy_says_on_messenger_that_meta_carries_the_messages(make_tracker) -> None:
+    messenger = make_tracker(latest_message=faq_message("chat_privacy"), events=[{"event": "user", "input_channel": "facebook"}])
+    website = make_tracker(latest_message=faq_message("chat_privacy"), events=[{"event": "user", "input_channel": "socketio"}])
+    messenger_messages, _ = await _run(ActionAnswerFaq(), messenger)
+    website_messages, _ = await _run(ActionAnswerFaq(), website)
+    assert messenger_messages[0]["response"] == "utter_chat_privacy_messenger"
+    assert website_messages[0]["response"] == "utter_faq/chat_privacy"
+    assert website_messages[0]["retention_days"] == "365"

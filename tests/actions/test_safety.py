@@ -8,7 +8,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.safety import ActionFlagCrisis
+from actions.safety import ActionDeferMedicalQuestion, ActionFlagCrisis
 from tests.servers import free_port
 
 
@@ -56,3 +56,22 @@ async def test_a_crisis_emails_the_therapist_a_link_without_the_message(make_tra
     email = smtp_inbox.messages[0]
     assert "http://review.test/conversations/visitor-1" in email
     assert "end my life" not in email
+
+
+async def test_a_medical_question_is_deferred_to_the_prescriber_without_the_crisis_script(make_tracker) -> None:
+    dispatcher = CollectingDispatcher()
+    message = {"text": "can I drink wine after a session?", "intent": {"name": "medical_question"}, "entities": []}
+    await ActionDeferMedicalQuestion().run(dispatcher, make_tracker(latest_message=message), {})
+    assert [m["response"] for m in dispatcher.messages] == ["utter_medical_question"]
+
+
+async def test_a_medical_question_that_mentions_overdose_ends_with_the_gentle_line(make_tracker) -> None:
+    dispatcher = CollectingDispatcher()
+    message = {
+        "text": "what happens if you overdose on ketamine with benzos?",
+        "intent": {"name": "medical_question"},
+        "entities": [],
+        "sensitive_mention": {"phrase": "overdose"},
+    }
+    await ActionDeferMedicalQuestion().run(dispatcher, make_tracker(latest_message=message), {})
+    assert [m["response"] for m in dispatcher.messages] == ["utter_medical_question", "utter_gentle_crisis_line"]

@@ -101,3 +101,51 @@ def test_a_button_payload_is_never_taken_for_a_crisis(rules) -> None:
     message = Message({"text": '/choose_topic{"topic": "safety"}', "intent": {"name": "choose_topic"}})
     _net(rules).process([message])
     assert message.get("intent")["name"] == "choose_topic"
+
+
+@pytest.fixture(scope="module")
+def graded_rules() -> CrisisPhraseRules:
+    """A small rule set with every list, to show how the lists work together."""
+    return CrisisPhraseRules(
+        spacy.load(PROJECT_ROOT / "build" / "spacy_en"),
+        phrases=["kill myself", "suicidal", "want to die", "kill * someone"],
+        negations=["not", "never", "no"],
+        idioms=["killing me", "kill for", "dying to"],
+        not_acute=["was suicidal", "years ago", "died by suicide"],
+        sensitive=["suicide", "overdose"],
+    )
+
+
+@pytest.mark.parametrize(
+    "message, level",
+    [
+        ("I want to die", "acute"),
+        ("I'm going to kill someone at work", "acute"),
+        ("I was suicidal in college, am I a candidate?", "sensitive"),
+        ("I tried to kill myself years ago, can IFS help?", "sensitive"),
+        ("I was suicidal years ago and now I want to die again", "acute"),
+        ("my brother died by suicide, can this help with grief?", "sensitive"),
+        ("can you overdose on ketamine?", "sensitive"),
+        ("this waitlist is killing me", None),
+        ("I'd kill for a sliding scale", None),
+        ("I'm dying to try it", None),
+        ("I'm not suicidal", None),
+    ],
+)
+def test_messages_are_graded_acute_sensitive_or_ordinary(graded_rules, message: str, level) -> None:
+    assert graded_rules.assess(message).level == level
+
+
+def test_a_sensitive_mention_keeps_the_classifiers_answer_and_is_noted(graded_rules) -> None:
+    message = Message({"text": "my brother died by suicide, can IFS help?", "intent": {"name": "faq", "confidence": 0.9}})
+    _net(graded_rules).process([message])
+    assert message.get("intent")["name"] == "faq"
+    assert message.get("safety_net") is None
+    assert message.get("sensitive_mention") == {"phrase": "suicide"}
+
+
+def test_a_crisis_verdict_of_the_classifier_is_not_called_a_sensitive_mention(graded_rules) -> None:
+    message = Message({"text": "overdose is on my mind all the time", "intent": {"name": "crisis", "confidence": 0.9}})
+    _net(graded_rules).process([message])
+    assert message.get("intent")["name"] == "crisis"
+    assert message.get("sensitive_mention") is None

@@ -1,0 +1,15 @@
+"""Names the NLU pipeline writes into a message's parse data, shared by everyone who reads them.
+
+The pipeline's components (assistant/), the action server (actions/), the review
+app and the benchmark all read these keys; they are defined here once, in a
+module that imports nothing, so the action server needs no part of Rasa to use them.
+"""
+
+CRISIS_INTENT = "crisis"
+UNKNOWN_INTENT = "out_of_scope"
+# The safety net turned the message into `crisis`: why (a phrase, or the classifier).
+SAFETY_NET_KEY = "safety_net"
+# Suicide or self-harm mentioned without danger now: the answer ends with a gentle line.
+SENSITIVE_MENTION_KEY = "sensitive_mention"
+# The unknown-question gate turned an FAQ prediction into `out_of_scope`: its evidence.
+UNKNOWN_QUESTION_KEY = "unknown_question"

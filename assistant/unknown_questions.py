@@ -1,0 +1,258 @@
+"""Recognises questions that no answer of the assistant addresses.
+
+The intent classifier and the response selector always pick some topic, and
+their confidence is near 1.0 even for a question none of the answers is about
+("do you do couples therapy?" used to get the answer on who ketamine suits). For
+a clinical practice a confident answer to a different question is the worst
+reply, so this component asks for evidence beyond confidence: the message must
+also resemble the chosen topic's own training examples. It compares the sentence
+embedding of the message (MiniLM, mean-pooled) with the examples of that topic
+and with the examples of the unknown-question class (`out_of_scope`, a broad set
+of practice questions no topic answers):
+
+- too far from the topic's examples (below the topic's own threshold, calibrated
+  at training time from how close the topic's examples are to each other), or
+- closer to the unknown questions than to the topic,
+
+and the message becomes `out_of_scope`, with the evidence under `unknown_question`
+in the parse result: the action then says honestly that it doesn't have that
+information, and offers topics only when they are genuinely close.
+"""
+
+from dataclasses import dataclass
+from typing import Any, Dict, List, Sequence, Tuple
+
+import numpy as np
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, INTENT_RESPONSE_KEY, TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from assistant.parse_keys import UNKNOWN_INTENT, UNKNOWN_QUESTION_KEY
+
+RETRIEVAL_INTENT = "faq"
+RESPONSE_SELECTOR_KEY = "response_selector"
+EXAMPLES_FILE = "examples.npz"
+
+
+def sentence_embedding(message: Message) -> np.ndarray | None:
+    """The message's dense sentence features, scaled to unit length (None if it has none)."""
+    _sequence, sentence = message.get_dense_features(TEXT)
+    if sentence is None:
+        return None
+    vector = np.asarray(sentence.features, dtype=np.float32).reshape(-1)
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm > 0 else None
+
+
+def full_label(message: Message) -> str | None:
+    """An example's or a prediction's label, FAQ topics as `faq/<topic>`."""
+    key = message.get(INTENT_RESPONSE_KEY)
+    if key:
+        return str(key)
+    intent = message.get(INTENT)
+    name = intent.get("name") if isinstance(intent, dict) else intent
+    if name != RETRIEVAL_INTENT:
+        return name
+    selector = (message.get(RESPONSE_SELECTOR_KEY) or {}).get(RETRIEVAL_INTENT) or {}
+    return (selector.get("response") or {}).get("intent_response_key") or name
+
+
+@dataclass
+class TopicExamples:
+    """The training examples' embeddings by label, and each topic's threshold."""
+
+    vectors: np.ndarray
+    labels: np.ndarray
+    thresholds: Dict[str, float]
+
+    def similarity(self, vector: np.ndarray, label: str, neighbours: int) -> float:
+        """Mean cosine similarity to the label's `neighbours` closest examples."""
+        rows = self.vectors[self.labels == label]
+        if len(rows) == 0:
+            return 0.0
+        scores = np.sort(rows @ vector)[::-1][:neighbours]
+        return float(scores.mean())
+
+    def topic_similarities(self, vector: np.ndarray, neighbours: int) -> Dict[str, float]:
+        """Similarity to every FAQ topic's examples."""
+        return {
+            str(label): self.similarity(vector, str(label), neighbours)
+            for label in np.unique(self.labels)
+            if str(label).startswith(f"{RETRIEVAL_INTENT}/")
+        }
+
+
+def calibrate_thresholds(
+    vectors: np.ndarray, labels: np.ndarray, neighbours: int, quantile: float, floor: float
+) -> Dict[str, float]:
+    """Each topic's threshold: a low quantile of its own examples' leave-one-out similarity.
+
+    A topic whose examples are all alike gets a high bar, a broad topic a lower one;
+    the floor keeps a sparse topic from accepting everything.
+    """
+    thresholds: Dict[str, float] = {}
+    for label in np.unique(labels):
+        rows = vectors[labels == label]
+        if len(rows) < 2:
+            thresholds[str(label)] = floor
+            continue
+        similarities = rows @ rows.T
+        np.fill_diagonal(similarities, -np.inf)
+        k = min(neighbours, len(rows) - 1)
+        own = np.sort(similarities, axis=1)[:, ::-1][:, :k].mean(axis=1)
+        thresholds[str(label)] = max(floor, float(np.quantile(own, quantile)))
+    return thresholds
+
+
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=True)
+class UnknownQuestionGate(GraphComponent):
+    """Turns an FAQ prediction unlike its topic's examples into `out_of_scope`."""
+
+    @staticmethod
+    def get_default_config() -> Dict[str, Any]:
+        """The evidence asked of an FAQ answer; `make bench` measured these values."""
+        return {
+            # how many of a topic's closest examples are averaged
+            "neighbours": 3,
+            # a topic's threshold: this quantile of its own examples' similarity...
+            "quantile": 0.05,
+            # ...but never lower than this cosine similarity
+            "floor": 0.35,
+            # unknown when the unknown-question examples are closer by more than this
+            "unknown_margin": 0.0,
+            # a topic is offered as "close" from this similarity up
+            "close_similarity": 0.55,
+            "max_close_topics": 3,
+        }
+
+    def __init__(
+        self,
+        config: Dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        examples: TopicExamples | None = None,
+    ) -> None:
+        """Keeps the configuration and, once trained or loaded, the topic examples."""
+        self._config = {**self.get_default_config(), **config}
+        self._storage = model_storage
+        self._resource = resource
+        self._examples = examples
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> "UnknownQuestionGate":
+        """An untrained gate; `train` gives it the examples."""
+        return cls(config, model_storage, resource)
+
+    def train(self, training_data: TrainingData) -> Resource:
+        """Keeps the embedding of every training example and calibrates the thresholds."""
+        vectors, labels = self._embedded_examples(training_data.intent_examples)
+        thresholds = calibrate_thresholds(
+            vectors, labels, self._config["neighbours"], self._config["quantile"], self._config["floor"]
+        )
+        self._examples = TopicExamples(vectors, labels, thresholds)
+        with self._storage.write_to(self._resource) as directory:
+            np.savez(
+                directory / EXAMPLES_FILE,
+                vectors=vectors,
+                labels=labels,
+                threshold_labels=np.array(list(thresholds), dtype=str),
+                threshold_values=np.array(list(thresholds.values()), dtype=np.float32),
+            )
+        return self._resource
+
+    @classmethod
+    def load(
+        cls,
+        config: Dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> "UnknownQuestionGate":
+        """Reads the examples stored by `train`; without them the gate lets everything pass."""
+        try:
+            with model_storage.read_from(resource) as directory:
+                stored = np.load(directory / EXAMPLES_FILE)
+                thresholds = dict(
+                    zip(stored["threshold_labels"].tolist(), stored["threshold_values"].astype(float).tolist())
+                )
+                examples = TopicExamples(stored["vectors"], stored["labels"], thresholds)
+        except (ValueError, FileNotFoundError, OSError):
+            examples = None
+        return cls(config, model_storage, resource, examples)
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        """Leaves the training data as it is."""
+        return training_data
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        """Marks FAQ predictions that their topic's examples don't support as unknown."""
+        if self._examples is None:
+            return messages
+        for message in messages:
+            evidence = self.assess(message)
+            if evidence is not None:
+                self._mark_unknown(message, evidence)
+        return messages
+
+    def assess(self, message: Message) -> Dict[str, Any] | None:
+        """The evidence that the message is an unknown question, or None if it isn't one."""
+        text = message.get(TEXT) or ""
+        label = full_label(message)
+        vector = sentence_embedding(message)
+        if text.startswith("/") or not label or not label.startswith(f"{RETRIEVAL_INTENT}/") or vector is None:
+            return None
+        neighbours = self._config["neighbours"]
+        topic_similarity = self._examples.similarity(vector, label, neighbours)
+        unknown_similarity = self._examples.similarity(vector, UNKNOWN_INTENT, neighbours)
+        threshold = self._examples.thresholds.get(label, self._config["floor"])
+        too_far = topic_similarity < threshold
+        closer_to_unknown = unknown_similarity > topic_similarity + self._config["unknown_margin"]
+        if not (too_far or closer_to_unknown):
+            return None
+        return {
+            "topic": label,
+            "similarity": round(topic_similarity, 3),
+            "threshold": round(threshold, 3),
+            "unknown_similarity": round(unknown_similarity, 3),
+            "close_topics": self._close_topics(vector),
+        }
+
+    def _close_topics(self, vector: np.ndarray) -> List[str]:
+        """The topics whose examples are genuinely close to the message, closest first."""
+        similarities = self._examples.topic_similarities(vector, self._config["neighbours"])
+        close = [(s, t) for t, s in similarities.items() if s >= self._config["close_similarity"]]
+        return [t.split("/", 1)[1] for _s, t in sorted(close, reverse=True)[: self._config["max_close_topics"]]]
+
+    def _embedded_examples(self, examples: Sequence[Message]) -> Tuple[np.ndarray, np.ndarray]:
+        vectors, labels = [], []
+        for example in examples:
+            vector = sentence_embedding(example)
+            label = full_label(example)
+            if vector is not None and label and not (example.get(TEXT) or "").startswith("/"):
+                vectors.append(vector)
+                labels.append(label)
+        if not vectors:
+            raise ValueError("The unknown-question gate needs dense sentence features; add a dense featurizer before it")
+        return np.stack(vectors), np.array(labels, dtype=str)
+
+    @staticmethod
+    def _mark_unknown(message: Message, evidence: Dict[str, Any]) -> None:
+        ranking = [r for r in message.get(INTENT_RANKING_KEY) or [] if r.get("name") != UNKNOWN_INTENT]
+        message.set(INTENT, {"name": UNKNOWN_INTENT, "confidence": 1.0}, add_to_output=True)
+        message.set(
+            INTENT_RANKING_KEY,
+            [{"name": UNKNOWN_INTENT, "confidence": 1.0}] + ranking,
+            add_to_output=True,
+        )
+        message.set(UNKNOWN_QUESTION_KEY, evidence, add_to_output=True)
