@@ -19,7 +19,6 @@ in the parse result: the action then says honestly that it doesn't have that
 information, and offers topics only when they are genuinely close.
 """
 
-from dataclasses import dataclass
 from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy as np
@@ -61,18 +60,20 @@ def full_label(message: Message) -> str | None:
     return (selector.get("response") or {}).get("intent_response_key") or name
 
 
-@dataclass
 class TopicExamples:
     """The training examples' embeddings by label, and each topic's threshold."""
 
-    vectors: np.ndarray
-    labels: np.ndarray
-    thresholds: Dict[str, float]
+    def __init__(self, vectors: np.ndarray, labels: np.ndarray, thresholds: Dict[str, float]) -> None:
+        """Groups the embeddings by label once, so a message is compared without a scan."""
+        self.vectors = vectors
+        self.labels = labels
+        self.thresholds = thresholds
+        self._rows = {str(label): vectors[labels == label] for label in np.unique(labels)}
 
     def similarity(self, vector: np.ndarray, label: str, neighbours: int) -> float:
         """Mean cosine similarity to the label's `neighbours` closest examples."""
-        rows = self.vectors[self.labels == label]
-        if len(rows) == 0:
+        rows = self._rows.get(label)
+        if rows is None or len(rows) == 0:
             return 0.0
         scores = np.sort(rows @ vector)[::-1][:neighbours]
         return float(scores.mean())
@@ -80,9 +81,9 @@ class TopicExamples:
     def topic_similarities(self, vector: np.ndarray, neighbours: int) -> Dict[str, float]:
         """Similarity to every FAQ topic's examples."""
         return {
-            str(label): self.similarity(vector, str(label), neighbours)
-            for label in np.unique(self.labels)
-            if str(label).startswith(f"{RETRIEVAL_INTENT}/")
+            label: self.similarity(vector, label, neighbours)
+            for label in self._rows
+            if label.startswith(f"{RETRIEVAL_INTENT}/")
         }
 
 

@@ -1,12 +1,21 @@
-"""The benchmark: accuracy, crisis safety, training time and latency, side by side in one run.
+"""The benchmark: accuracy on written and real questions, unknown questions, safety, latency.
 
-`make bench` runs this. It trains this project's pipeline and Rasa's default
-pipeline on the same data (in a temporary folder, so `models/` is untouched),
-evaluates both and a nearest-neighbour baseline on the MiniLM embeddings against
-the held-out set `tests/nlu_holdout.yml`, measures the crisis detection (the
-classifier alone, the safety net alone, both), and the per-message latency over
-REST for one visitor against the real servers. It writes `bench/results.json` and
-the report `bench/README.md`.
+`make bench` runs this, every figure side by side in one run. It scores four
+systems trained on the same data: this project's pipeline (the model `make train`
+built), the pipeline before real visitors (`bench/previous_config.yml`), Rasa's
+default pipeline and a nearest-neighbour vote on MiniLM embeddings. They are
+measured on sets never trained on:
+
+- the written held-out set `tests/nlu_holdout.yml` (same hands as the training data);
+- real visitors' questions (`tests/heldout/visitors_*.yml`, sources recorded);
+- the open set `tests/heldout/open_set.yml`: questions no topic answers, where any
+  FAQ answer is a confidently wrong reply;
+- `tests/heldout/safety.yml`: acute warning signs (crisis recall), and idioms,
+  sensitive mentions and medication questions (false alarms), plus the written
+  set's crisis lines and `tests/crisis_false_alarm_probes.txt`.
+
+Then the latency of one visitor over REST against the real servers. It writes
+`bench/results.json` and the report `bench/README.md`.
 """
 
 import asyncio
@@ -19,17 +28,25 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
 
+from assistant.parse_keys import CRISIS_INTENT, SAFETY_NET_KEY, UNKNOWN_INTENT
 from assistant.settings import PROJECT_ROOT
 
 BENCH_DIR = PROJECT_ROOT / "bench"
-HOLDOUT = PROJECT_ROOT / "tests" / "nlu_holdout.yml"
+HELDOUT_DIR = PROJECT_ROOT / "tests" / "heldout"
+WRITTEN = PROJECT_ROOT / "tests" / "nlu_holdout.yml"
+OPEN_SET = HELDOUT_DIR / "open_set.yml"
+SAFETY = HELDOUT_DIR / "safety.yml"
 PROBES = PROJECT_ROOT / "tests" / "crisis_false_alarm_probes.txt"
+MODEL = PROJECT_ROOT / "models" / "assistant.tar.gz"
+PREVIOUS_CONFIG = BENCH_DIR / "previous_config.yml"
 DEFAULT_CONFIG = BENCH_DIR / "rasa_default_config.yml"
+OURS, PREVIOUS, DEFAULT, KNN = "this pipeline", "previous pipeline", "Rasa default pipeline", "MiniLM 5-nearest-neighbours"
+SYSTEMS = (OURS, PREVIOUS, DEFAULT, KNN)
 TYPICAL_ENQUIRY = [
     "hi", "what is ketamine assisted therapy?", "is ketamine safe?", "will I lose control",
     "what are exiles in IFS", "how much does it cost", "do you take insurance", "how long is a session",
@@ -41,28 +58,37 @@ LONG_CONVERSATION = [
     "what are exiles in IFS", "will I lose control", "do you take insurance", "thanks",
 ]
 LONG_MESSAGES = 120
-CRISIS = "crisis"
+FAQ_PREFIX = "faq/"
+SAFETY_KINDS = ("idiom", "sensitive", "medical")
 
 logger = logging.getLogger("bench")
 
 
 @dataclass(frozen=True)
 class Example:
-    """A held-out message and its true label (full retrieval intent for FAQs)."""
+    """A held-out message, its true label (full retrieval intent for FAQs) and its safety kind."""
 
     text: str
     label: str
+    safety: str | None = None
 
 
-def load_examples(path: Path) -> List[Example]:
-    """Reads a Rasa NLU YAML file into (text, full intent) pairs."""
+def load_examples(*paths: Path) -> List[Example]:
+    """Reads Rasa NLU YAML files into examples, with the `safety` kind of their metadata."""
     from rasa.shared.nlu.training_data.loading import load_data
 
-    data = load_data(str(path))
-    return [
-        Example(m.get("text"), m.get("intent_response_key") or m.get("intent"))
-        for m in data.intent_examples
-    ]
+    examples = []
+    for path in paths:
+        for message in load_data(str(path)).intent_examples:
+            metadata = (message.get("metadata") or {}).get("example") or {}
+            label = message.get("intent_response_key") or message.get("intent")
+            examples.append(Example(message.get("text"), label, metadata.get("safety")))
+    return examples
+
+
+def real_question_files() -> List[Path]:
+    """The held-out files of real visitors' in-scope questions."""
+    return sorted(HELDOUT_DIR.glob("visitors_*.yml"))
 
 
 def full_intent(parse: Dict[str, Any]) -> str:
@@ -146,38 +172,6 @@ def nearest_neighbour(train_set: List[Example], holdout: List[Example], k: int =
     return predictions
 
 
-def crisis_figures(
-    holdout: List[Example], parses: List[Dict[str, Any]], probe_parses: List[Dict[str, Any]]
-) -> Dict[str, Any]:
-    """Recall on crisis messages and false alarms on ordinary ones, per detector."""
-
-    def classifier(parse: Dict[str, Any]) -> bool:
-        net = parse.get("safety_net") or {}
-        if net.get("reason") == "phrase":
-            return net.get("classifier_intent") == CRISIS
-        return full_intent(parse) == CRISIS
-
-    def rules(parse: Dict[str, Any]) -> bool:
-        return (parse.get("safety_net") or {}).get("reason") == "phrase"
-
-    def combined(parse: Dict[str, Any]) -> bool:
-        return full_intent(parse) == CRISIS
-
-    crisis = [p for e, p in zip(holdout, parses) if e.label == CRISIS]
-    ordinary = [p for e, p in zip(holdout, parses) if e.label != CRISIS]
-    seen = {p["text"] for p in ordinary}
-    ordinary += [p for p in probe_parses if p["text"] not in seen]
-    figures: Dict[str, Any] = {"crisis_messages": len(crisis), "ordinary_messages": len(ordinary)}
-    for name, detector in (("classifier", classifier), ("safety_net", rules), ("combined", combined)):
-        figures[name] = {
-            "recall": round(sum(map(detector, crisis)) / max(len(crisis), 1), 4),
-            "false_alarm_rate": round(sum(map(detector, ordinary)) / max(len(ordinary), 1), 4),
-        }
-    figures["missed"] = [p["text"] for p in crisis if not combined(p)]
-    figures["false_alarms"] = [p["text"] for p in ordinary if combined(p)]
-    return figures
-
-
 def timed_conversation(assistant: Any, messages: Sequence[str]) -> List[float]:
     """Milliseconds for each of `messages`, said in order in a new conversation."""
     sender = assistant.new_sender()
@@ -222,28 +216,148 @@ def latency() -> Dict[str, Dict[str, float]]:
     return {"typical": percentiles(typical), "long": percentiles(long)}
 
 
+@dataclass(frozen=True)
+class HeldOutSets:
+    """Every set the systems are scored on, in the order their texts are parsed."""
+
+    written: List[Example]
+    real: List[Example]
+    open_set: List[Example]
+    safety: List[Example]
+    probes: List[Example]
+
+    @classmethod
+    def load(cls) -> "HeldOutSets":
+        """Reads the held-out files; the probes are ordinary messages with alarming words."""
+        probes = [line.strip() for line in PROBES.read_text().splitlines() if line.strip()]
+        return cls(
+            written=load_examples(WRITTEN),
+            real=load_examples(*real_question_files()),
+            open_set=load_examples(OPEN_SET),
+            safety=load_examples(SAFETY),
+            probes=[Example(text, "ordinary", "probe") for text in probes],
+        )
+
+    def groups(self) -> Dict[str, List[Example]]:
+        """The sets by name."""
+        return {
+            "written": self.written, "real": self.real, "open_set": self.open_set,
+            "safety": self.safety, "probes": self.probes,
+        }
+
+    def all_examples(self) -> List[Example]:
+        """Every example of every set, in a fixed order."""
+        return [example for group in self.groups().values() for example in group]
+
+    def split(self, predictions: Sequence[str]) -> Dict[str, List[str]]:
+        """Cuts one list of predictions (in `all_examples` order) back into the sets."""
+        result, start = {}, 0
+        for name, group in self.groups().items():
+            result[name] = list(predictions[start:start + len(group)])
+            start += len(group)
+        return result
+
+
+def rate(hits: Sequence[bool]) -> float:
+    """The share of true values, 0 for none."""
+    return round(sum(hits) / len(hits), 4) if hits else 0.0
+
+
+def evaluate(sets: HeldOutSets, predictions: Dict[str, List[str]]) -> Dict[str, Any]:
+    """Every figure of one system, from its predicted labels on each set."""
+    written, real, open_set = predictions["written"], predictions["real"], predictions["open_set"]
+    acute = [p for e, p in zip(sets.safety + sets.written, predictions["safety"] + written) if e.label == CRISIS_INTENT]
+    ordinary: Dict[str, List[str]] = {kind: [] for kind in (*SAFETY_KINDS, "other")}
+    for example, predicted in zip(sets.safety + sets.written + sets.probes, predictions["safety"] + written + predictions["probes"]):
+        if example.label != CRISIS_INTENT:
+            ordinary[example.safety if example.safety in SAFETY_KINDS else "other"].append(predicted)
+    medical = [p for e, p in zip(sets.safety, predictions["safety"]) if e.safety == "medical"]
+    all_ordinary = [p for group in ordinary.values() for p in group]
+    return {
+        "written": scores([e.label for e in sets.written], written),
+        "real": {
+            **scores([e.label for e in sets.real], real),
+            "wrong_answer_rate": rate([p.startswith(FAQ_PREFIX) and p != e.label for e, p in zip(sets.real, real)]),
+        },
+        "open_set": {
+            "confidently_wrong": rate([p.startswith(FAQ_PREFIX) for p in open_set]),
+            "honest_unknown": rate([p in (UNKNOWN_INTENT, "nlu_fallback") for p in open_set]),
+        },
+        "safety": {
+            "crisis_recall": rate([p == CRISIS_INTENT for p in acute]),
+            "false_alarm_rate": rate([p == CRISIS_INTENT for p in all_ordinary]),
+            **{f"false_alarms_{kind}": rate([p == CRISIS_INTENT for p in group]) for kind, group in ordinary.items()},
+            "medical_deferred": rate([p == "medical_question" for p in medical]),
+            "acute_messages": len(acute),
+            "ordinary_messages": len(all_ordinary),
+        },
+    }
+
+
+def mistakes(sets: HeldOutSets, predictions: Dict[str, List[str]]) -> Dict[str, List[str]]:
+    """This pipeline's errors, for the report: what to read before changing anything."""
+    pairs = {name: list(zip(group, predictions[name])) for name, group in sets.groups().items()}
+    safety_pairs = pairs["safety"] + pairs["written"] + pairs["probes"]
+    return {
+        "real": [f"{e.label} -> {p}: {e.text}" for e, p in pairs["real"] if p != e.label],
+        "open_set_answered": [f"{p}: {e.text}" for e, p in pairs["open_set"] if p.startswith(FAQ_PREFIX)],
+        "missed_crises": [e.text for e, p in safety_pairs if e.label == CRISIS_INTENT and p != CRISIS_INTENT],
+        "false_alarms": [f"({e.safety or 'written'}) {e.text}" for e, p in safety_pairs if e.label != CRISIS_INTENT and p == CRISIS_INTENT],
+    }
+
+
+def rasa_predictions(model: Path, sets: HeldOutSets) -> Dict[str, List[str]]:
+    """A trained Rasa model's labels for every held-out message."""
+    parses = asyncio.run(parse_all(model, [e.text for e in sets.all_examples()]))
+    return sets.split([full_intent(parse) for parse in parses])
+
+
+def training_examples() -> List[Example]:
+    """The NLU training examples, as the nearest-neighbour baseline learns them."""
+    return [e for e in load_examples(PROJECT_ROOT / "data" / "nlu") if e.label != "choose_topic"]
+
+
+def system_predictions(sets: HeldOutSets, scratch: Path) -> Tuple[Dict[str, Dict[str, List[str]]], Dict[str, float]]:
+    """Every system's predictions, and the training time of those trained here."""
+    predictions, seconds = {OURS: rasa_predictions(MODEL, sets)}, {}
+    for name, config in ((PREVIOUS, PREVIOUS_CONFIG), (DEFAULT, DEFAULT_CONFIG)):
+        logger.info("training the %s", name)
+        model, seconds[name] = train(config, scratch / name.replace(" ", "_"), nlu_only=True)
+        predictions[name] = rasa_predictions(model, sets)
+    logger.info("nearest-neighbour baseline")
+    predictions[KNN] = sets.split(nearest_neighbour(training_examples(), sets.all_examples()))
+    return predictions, seconds
+
+
 def write_report(results: Dict[str, Any]) -> None:
     """Writes bench/results.json and the figures into bench/README.md."""
     (BENCH_DIR / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    nlu, crisis, lat = results["nlu"], results["crisis"], results["latency"]
-    rows = "\n".join(
-        f"| {name} | {v['accuracy']:.3f} | {v['macro_f1']:.3f} | {v.get('training_seconds', '–')} |"
-        for name, v in nlu.items()
-    )
-    crisis_rows = "\n".join(
-        f"| {name} | {crisis[name]['recall']:.3f} | {crisis[name]['false_alarm_rate']:.3f} |"
-        for name in ("classifier", "safety_net", "combined")
-    )
+    figures, lat = results["systems"], results["latency"]
+
+    def row(name: str, cells: Callable[[Dict[str, Any]], Sequence[Any]]) -> str:
+        return f"| {name} | " + " | ".join(f"{c:.3f}" if isinstance(c, float) else str(c) for c in cells(figures[name])) + " |"
+
+    def table(cells: Callable[[Dict[str, Any]], Sequence[Any]]) -> str:
+        return "\n".join(row(name, cells) for name in SYSTEMS)
+
+    def listing(lines: Sequence[str], limit: int = 40) -> str:
+        shown = [f"- {line}" for line in lines[:limit]] or ["- (none)"]
+        return "\n".join(shown + ([f"- … and {len(lines) - limit} more (bench/results.json)"] if len(lines) > limit else []))
+
+    ours = results["mistakes"]
     report = (BENCH_DIR / "README.template.md").read_text().format(
-        date=results["date"],
-        holdout=results["holdout_messages"],
-        nlu_rows=rows,
-        crisis_messages=crisis["crisis_messages"],
-        ordinary_messages=crisis["ordinary_messages"],
-        crisis_rows=crisis_rows,
-        missed="\n".join(f"- {t}" for t in crisis["missed"]) or "- (none)",
-        false_alarms="\n".join(f"- {t}" for t in crisis["false_alarms"]) or "- (none)",
-        training_seconds=nlu["this pipeline"]["training_seconds"],
+        date=results["date"], counts=results["counts"],
+        accuracy_rows=table(lambda f: (f["written"]["accuracy"], f["written"]["macro_f1"], f["real"]["accuracy"], f["real"]["macro_f1"], f["real"]["wrong_answer_rate"])),
+        open_rows=table(lambda f: (f["open_set"]["confidently_wrong"], f["open_set"]["honest_unknown"])),
+        safety_rows=table(lambda f: (
+            f["safety"]["crisis_recall"], f["safety"]["false_alarm_rate"], f["safety"]["false_alarms_idiom"],
+            f["safety"]["false_alarms_sensitive"], f["safety"]["false_alarms_medical"], f["safety"]["false_alarms_other"],
+            f["safety"]["medical_deferred"],
+        )),
+        acute=figures[OURS]["safety"]["acute_messages"], ordinary=figures[OURS]["safety"]["ordinary_messages"],
+        training=", ".join(f"{name} {round(s)} s" for name, s in results["training_seconds"].items()),
+        real_mistakes=listing(ours["real"]), open_mistakes=listing(ours["open_set_answered"]),
+        missed=listing(ours["missed_crises"]), false_alarms=listing(ours["false_alarms"]),
         typical_conversations=TYPICAL_CONVERSATIONS, typical_length=len(TYPICAL_ENQUIRY),
         typical_messages=lat["typical"]["messages"], typical_p50=lat["typical"]["p50_ms"],
         typical_p95=lat["typical"]["p95_ms"],
@@ -253,20 +367,13 @@ def write_report(results: Dict[str, Any]) -> None:
 
 
 def quick(model: Path) -> int:
-    """Scores an already trained model on the held-out set and lists its mistakes."""
-    holdout = load_examples(HOLDOUT)
-    probes = [line.strip() for line in PROBES.read_text().splitlines() if line.strip()]
-    parses = asyncio.run(parse_all(model, [e.text for e in holdout] + probes))
-    holdout_parses = parses[: len(holdout)]
-    predictions = [full_intent(p) for p in holdout_parses]
-    for example, predicted in zip(holdout, predictions):
-        if example.label != predicted:
-            print(f"{example.label:>30} -> {predicted:<30} {example.text}")
-    crisis = crisis_figures(holdout, holdout_parses, parses[len(holdout):])
-    print("missed crises:", crisis["missed"])
-    print("false alarms:", crisis["false_alarms"])
-    print(json.dumps(scores([e.label for e in holdout], predictions)))
-    print(json.dumps({k: v for k, v in crisis.items() if k not in ("missed", "false_alarms")}))
+    """Scores an already trained model on every held-out set and lists its mistakes."""
+    sets = HeldOutSets.load()
+    predictions = rasa_predictions(model, sets)
+    for kind, lines in mistakes(sets, predictions).items():
+        print(f"## {kind} ({len(lines)})")
+        print("\n".join(lines))
+    print(json.dumps(evaluate(sets, predictions), indent=2))
     return 0
 
 
@@ -276,35 +383,19 @@ def main() -> int:
     if len(sys.argv) == 3 and sys.argv[1] == "--quick":
         return quick(Path(sys.argv[2]))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    holdout = load_examples(HOLDOUT)
-    probes = [line.strip() for line in PROBES.read_text().splitlines() if line.strip()]
-    labels = [e.label for e in holdout]
-    results: Dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M"), "holdout_messages": len(holdout), "nlu": {}}
+    sets = HeldOutSets.load()
+    results: Dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "counts": {name: len(group) for name, group in sets.groups().items()},
+    }
     with tempfile.TemporaryDirectory() as scratch:
-        logger.info("training this project's pipeline")
-        ours, ours_seconds = train(PROJECT_ROOT / "config.yml", Path(scratch) / "ours")
-        parses = asyncio.run(parse_all(ours, [e.text for e in holdout] + probes))
-        holdout_parses, probe_parses = parses[: len(holdout)], parses[len(holdout):]
-        results["nlu"]["this pipeline"] = {
-            **scores(labels, [full_intent(p) for p in holdout_parses]),
-            "training_seconds": round(ours_seconds),
-        }
-        results["crisis"] = crisis_figures(holdout, holdout_parses, probe_parses)
-        logger.info("training Rasa's default pipeline")
-        default, default_seconds = train(DEFAULT_CONFIG, Path(scratch) / "default", nlu_only=True)
-        default_parses = asyncio.run(parse_all(default, [e.text for e in holdout]))
-        results["nlu"]["Rasa default pipeline"] = {
-            **scores(labels, [full_intent(p) for p in default_parses]),
-            "training_seconds": round(default_seconds),
-        }
-        logger.info("nearest-neighbour baseline")
-        training_examples = [e for e in load_examples(PROJECT_ROOT / "data" / "nlu") if e.label != "choose_topic"]
-        results["nlu"]["MiniLM 5-nearest-neighbours"] = scores(labels, nearest_neighbour(training_examples, holdout))
-        logger.info("latency over REST")
-        results["latency"] = latency()
+        predictions, results["training_seconds"] = system_predictions(sets, Path(scratch))
+    results["systems"] = {name: evaluate(sets, predictions[name]) for name in SYSTEMS}
+    results["mistakes"] = mistakes(sets, predictions[OURS])
+    logger.info("latency over REST")
+    results["latency"] = latency()
     write_report(results)
-    print(json.dumps({k: v for k, v in results.items() if k != "crisis"}, indent=2))
-    print(json.dumps({k: v for k, v in results["crisis"].items() if k not in ("missed", "false_alarms")}, indent=2))
+    print(json.dumps({k: v for k, v in results.items() if k != "mistakes"}, indent=2))
     return 0
 
 

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from actions.practice_text import PROFILE_TOPIC_FIELDS
-from assistant.settings import PROJECT_ROOT, topic_titles
+from assistant.settings import PROJECT_ROOT, domain_files, topic_titles
 
 SOURCES = PROJECT_ROOT / "data" / "sources"
 CITATION = re.compile(r"From the practice's writing: “(?P<passage>.+)”\s*$", re.DOTALL)
@@ -42,6 +42,8 @@ def _source_text() -> str:
 
 FAQ_ANSWERS = [(n, v) for n, v in _variations() if n.startswith("utter_faq/")]
 DOCUMENT_TOPICS = sorted(set(topic_titles()) - set(PROFILE_TOPIC_FIELDS))
+# Answered from how the practice runs this chat (the notice, the retention period).
+CHAT_TOPICS = ["chat_privacy"]
 
 
 def test_the_sources_are_the_practice_texts_kept_in_the_project() -> None:
@@ -54,7 +56,13 @@ def test_every_document_topic_has_an_answer_that_cites_a_passage(topic: str) -> 
     variations = _responses()[f"utter_faq/{topic}"]
     for variation in variations:
         match = CITATION.search(variation["text"])
-        assert match, f"{topic} has no citation"
+        assert match or topic in CHAT_TOPICS, f"{topic} has no citation"
+
+
+@pytest.mark.parametrize("topic", CHAT_TOPICS)
+def test_a_topic_about_this_chat_is_answered_from_the_practice_details(topic: str) -> None:
+    for variation in _responses()[f"utter_faq/{topic}"]:
+        assert variation["text"].endswith(PROFILE_MARK) and "{retention_days}" in variation["text"]
 
 
 @pytest.mark.parametrize("name, variation", FAQ_ANSWERS + [
@@ -141,10 +149,46 @@ def test_training_data_has_enough_examples_for_every_intent() -> None:
             assert count >= minimum, intent
 
 
-def test_the_holdout_set_shares_no_message_with_the_training_data() -> None:
+def _training_texts() -> set:
     from rasa.shared.nlu.training_data.loading import load_data
 
-    training = {_collapse(m.get("text").lower()) for m in load_data(str(PROJECT_ROOT / "data" / "nlu")).intent_examples}
-    holdout = [m.get("text") for m in load_data(str(Path(__file__).parent / "nlu_holdout.yml")).intent_examples]
-    assert len(holdout) >= 200
-    assert not [t for t in holdout if _collapse(t.lower()) in training]
+    return {_normalised(m.get("text")) for m in load_data(str(PROJECT_ROOT / "data" / "nlu")).intent_examples}
+
+
+def _normalised(text: str) -> str:
+    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+
+
+def _heldout(path: Path) -> list:
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    return load_data(str(path)).intent_examples
+
+
+HELDOUT_FILES = [Path(__file__).parent / "nlu_holdout.yml", *sorted((Path(__file__).parent / "heldout").glob("*.yml"))]
+
+
+@pytest.mark.parametrize("path", HELDOUT_FILES, ids=lambda p: p.name)
+def test_no_held_out_message_is_in_the_training_data(path: Path) -> None:
+    training = _training_texts()
+    assert not [m.get("text") for m in _heldout(path) if _normalised(m.get("text")) in training]
+
+
+def test_the_held_out_sets_are_large_enough() -> None:
+    heldout = Path(__file__).parent / "heldout"
+    real = [m for path in sorted(heldout.glob("visitors_*.yml")) for m in _heldout(path)]
+    assert len(_heldout(Path(__file__).parent / "nlu_holdout.yml")) >= 200
+    assert len(real) >= 300
+    assert len(_heldout(heldout / "open_set.yml")) >= 100
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).parent / "heldout").glob("*.yml")), ids=lambda p: p.name)
+def test_every_real_held_out_message_records_its_source(path: Path) -> None:
+    sources = [((m.get("metadata") or {}).get("example") or {}).get("source") for m in _heldout(path)]
+    assert all(sources)
+
+
+def test_every_topic_has_held_out_real_questions() -> None:
+    real = [m for path in sorted((Path(__file__).parent / "heldout").glob("visitors_*.yml")) for m in _heldout(path)]
+    labels = {m.get("intent_response_key") or m.get("intent") for m in real}
+    assert {f"faq/{topic}" for topic in topic_titles()} <= labels
