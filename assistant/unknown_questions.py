@@ -244,7 +244,9 @@ class UnknownQuestionGate(GraphComponent):
                 vectors.append(vector)
                 labels.append(label)
         if not vectors:
-            raise ValueError("The unknown-question gate needs dense sentence features; add a dense featurizer before it")
+            raise ValueError(
+                "The unknown-question gate needs dense sentence features; add a dense featurizer before it"
+            )
         return np.stack(vectors), np.array(labels, dtype=str)
 
     @staticmethod

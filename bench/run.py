@@ -33,7 +33,7 @@ from typing import Any, Callable, Dict, List, Sequence, Tuple
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
 
-from assistant.parse_keys import CRISIS_INTENT, SAFETY_NET_KEY, UNKNOWN_INTENT
+from assistant.parse_keys import CRISIS_INTENT, UNKNOWN_INTENT
 from assistant.settings import PROJECT_ROOT
 
 BENCH_DIR = PROJECT_ROOT / "bench"
@@ -45,7 +45,8 @@ PROBES = PROJECT_ROOT / "tests" / "crisis_false_alarm_probes.txt"
 MODEL = PROJECT_ROOT / "models" / "assistant.tar.gz"
 PREVIOUS_CONFIG = BENCH_DIR / "previous_config.yml"
 DEFAULT_CONFIG = BENCH_DIR / "rasa_default_config.yml"
-OURS, PREVIOUS, DEFAULT, KNN = "this pipeline", "previous pipeline", "Rasa default pipeline", "MiniLM 5-nearest-neighbours"
+OURS, PREVIOUS = "this pipeline", "previous pipeline"
+DEFAULT, KNN = "Rasa default pipeline", "MiniLM 5-nearest-neighbours"
 SYSTEMS = (OURS, PREVIOUS, DEFAULT, KNN)
 TYPICAL_ENQUIRY = [
     "hi", "what is ketamine assisted therapy?", "is ketamine safe?", "will I lose control",
@@ -266,9 +267,11 @@ def rate(hits: Sequence[bool]) -> float:
 def evaluate(sets: HeldOutSets, predictions: Dict[str, List[str]]) -> Dict[str, Any]:
     """Every figure of one system, from its predicted labels on each set."""
     written, real, open_set = predictions["written"], predictions["real"], predictions["open_set"]
-    acute = [p for e, p in zip(sets.safety + sets.written, predictions["safety"] + written) if e.label == CRISIS_INTENT]
+    safety_examples = sets.safety + sets.written + sets.probes
+    safety_predictions = predictions["safety"] + written + predictions["probes"]
+    acute = [p for e, p in zip(safety_examples, safety_predictions) if e.label == CRISIS_INTENT]
     ordinary: Dict[str, List[str]] = {kind: [] for kind in (*SAFETY_KINDS, "other")}
-    for example, predicted in zip(sets.safety + sets.written + sets.probes, predictions["safety"] + written + predictions["probes"]):
+    for example, predicted in zip(safety_examples, safety_predictions):
         if example.label != CRISIS_INTENT:
             ordinary[example.safety if example.safety in SAFETY_KINDS else "other"].append(predicted)
     medical = [p for e, p in zip(sets.safety, predictions["safety"]) if e.safety == "medical"]
@@ -302,7 +305,11 @@ def mistakes(sets: HeldOutSets, predictions: Dict[str, List[str]]) -> Dict[str, 
         "real": [f"{e.label} -> {p}: {e.text}" for e, p in pairs["real"] if p != e.label],
         "open_set_answered": [f"{p}: {e.text}" for e, p in pairs["open_set"] if p.startswith(FAQ_PREFIX)],
         "missed_crises": [e.text for e, p in safety_pairs if e.label == CRISIS_INTENT and p != CRISIS_INTENT],
-        "false_alarms": [f"({e.safety or 'written'}) {e.text}" for e, p in safety_pairs if e.label != CRISIS_INTENT and p == CRISIS_INTENT],
+        "false_alarms": [
+            f"({e.safety or 'written'}) {e.text}"
+            for e, p in safety_pairs
+            if e.label != CRISIS_INTENT and p == CRISIS_INTENT
+        ],
     }
 
 
@@ -317,7 +324,9 @@ def training_examples() -> List[Example]:
     return [e for e in load_examples(PROJECT_ROOT / "data" / "nlu") if e.label != "choose_topic"]
 
 
-def system_predictions(sets: HeldOutSets, scratch: Path) -> Tuple[Dict[str, Dict[str, List[str]]], Dict[str, float]]:
+def system_predictions(
+    sets: HeldOutSets, scratch: Path
+) -> Tuple[Dict[str, Dict[str, List[str]]], Dict[str, float]]:
     """Every system's predictions, and the training time of those trained here."""
     predictions, seconds = {OURS: rasa_predictions(MODEL, sets)}, {}
     for name, config in ((PREVIOUS, PREVIOUS_CONFIG), (DEFAULT, DEFAULT_CONFIG)):
@@ -335,23 +344,29 @@ def write_report(results: Dict[str, Any]) -> None:
     figures, lat = results["systems"], results["latency"]
 
     def row(name: str, cells: Callable[[Dict[str, Any]], Sequence[Any]]) -> str:
-        return f"| {name} | " + " | ".join(f"{c:.3f}" if isinstance(c, float) else str(c) for c in cells(figures[name])) + " |"
+        shown = (f"{c:.3f}" if isinstance(c, float) else str(c) for c in cells(figures[name]))
+        return f"| {name} | " + " | ".join(shown) + " |"
 
     def table(cells: Callable[[Dict[str, Any]], Sequence[Any]]) -> str:
         return "\n".join(row(name, cells) for name in SYSTEMS)
 
     def listing(lines: Sequence[str], limit: int = 40) -> str:
         shown = [f"- {line}" for line in lines[:limit]] or ["- (none)"]
-        return "\n".join(shown + ([f"- … and {len(lines) - limit} more (bench/results.json)"] if len(lines) > limit else []))
+        more = [f"- … and {len(lines) - limit} more (bench/results.json)"] if len(lines) > limit else []
+        return "\n".join(shown + more)
 
     ours = results["mistakes"]
     report = (BENCH_DIR / "README.template.md").read_text().format(
         date=results["date"], counts=results["counts"],
-        accuracy_rows=table(lambda f: (f["written"]["accuracy"], f["written"]["macro_f1"], f["real"]["accuracy"], f["real"]["macro_f1"], f["real"]["wrong_answer_rate"])),
+        accuracy_rows=table(lambda f: (
+            f["written"]["accuracy"], f["written"]["macro_f1"],
+            f["real"]["accuracy"], f["real"]["macro_f1"], f["real"]["wrong_answer_rate"],
+        )),
         open_rows=table(lambda f: (f["open_set"]["confidently_wrong"], f["open_set"]["honest_unknown"])),
         safety_rows=table(lambda f: (
-            f["safety"]["crisis_recall"], f["safety"]["false_alarm_rate"], f["safety"]["false_alarms_idiom"],
-            f["safety"]["false_alarms_sensitive"], f["safety"]["false_alarms_medical"], f["safety"]["false_alarms_other"],
+            f["safety"]["crisis_recall"], f["safety"]["false_alarm_rate"],
+            f["safety"]["false_alarms_idiom"], f["safety"]["false_alarms_sensitive"],
+            f["safety"]["false_alarms_medical"], f["safety"]["false_alarms_other"],
             f["safety"]["medical_deferred"],
         )),
         acute=figures[OURS]["safety"]["acute_messages"], ordinary=figures[OURS]["safety"]["ordinary_messages"],

@@ -5,7 +5,7 @@ the review app must recognise them in stored events; a rename there needs one he
 The parse-data keys come from `assistant.parse_keys`, where the pipeline takes them.
 """
 
-from assistant.parse_keys import CRISIS_INTENT, SAFETY_NET_KEY, UNKNOWN_INTENT
+from assistant.parse_keys import UNKNOWN_INTENT
 
 CRISIS_SLOT = "crisis_flag"
 MEDICAL_INTENT = "medical_question"

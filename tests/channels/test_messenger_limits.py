@@ -1,7 +1,6 @@
 """Any response of the assistant is reshaped to fit Messenger, and nothing is lost on the way."""
 
 import re
-from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest

@@ -9,7 +9,6 @@ from assistant import settings
 from review.training_data import intent_names, nlu_yaml
 
 
-
 def domain_intents() -> set:
     intents = set()
     for file in settings.domain_files():
