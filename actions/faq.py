@@ -6,8 +6,8 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.practice_text import PROFILE_TOPIC_FIELDS, profile_answer, response_values
 from actions.gentle_line import send_gentle_line_if_sensitive
+from actions.practice_text import PROFILE_TOPIC_FIELDS, profile_answer, response_values
 from assistant.parse_keys import UNKNOWN_QUESTION_KEY
 from assistant.settings import practice_profile, topic_titles
 
