@@ -111,3 +111,36 @@ def test_empty_and_huge_messages_get_an_answer_and_the_server_stays_up(
     huge = running_assistant.say(sender, "why " * 5000)
     assert isinstance(huge, list)
     assert _texts(running_assistant.say(sender, "is ketamine safe?"))
+
+
+def test_a_question_no_topic_answers_gets_an_honest_answer_and_reaches_the_unanswered_inbox(
+    running_assistant: RunningAssistant,
+) -> None:
+    sender = running_assistant.new_sender()
+    text = _texts(running_assistant.say(sender, "can I drive myself home after the ketamine session?"))
+    assert "I don't have information about that" in text
+    assert "From the practice's writing" not in text
+    user_events = [e for e in _events(running_assistant.database_url, sender) if e["type"] == "user"]
+    assert user_events[-1]["parse_data"]["intent"]["name"] == "out_of_scope"
+
+
+def test_a_new_practice_topic_is_answered_honestly_from_the_empty_profile(running_assistant: RunningAssistant) -> None:
+    text = _texts(running_assistant.say(running_assistant.new_sender(), "do you do couples therapy?"))
+    assert "free 15-minute consultation call" in text
+    assert "From the practice's writing" not in text
+
+
+def test_an_everyday_idiom_gets_no_crisis_script(running_assistant: RunningAssistant) -> None:
+    replies = running_assistant.say(running_assistant.new_sender(), "this waitlist is killing me, when could I start?")
+    assert not any("988" in reply.get("text", "") for reply in replies[1:])
+
+
+def test_past_suicidality_told_as_history_gets_the_answer_and_one_gentle_line(
+    running_assistant: RunningAssistant,
+) -> None:
+    replies = running_assistant.say(
+        running_assistant.new_sender(), "I was suicidal years ago but I'm stable now. Could KAP still be right for me?"
+    )
+    texts = [reply.get("text", "") for reply in replies[1:]]
+    assert "your safety matters most right now" not in "\n".join(texts)
+    assert "988" in texts[-1]
