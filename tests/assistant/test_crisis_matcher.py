@@ -111,7 +111,7 @@ def graded_rules() -> CrisisPhraseRules:
         phrases=["kill myself", "suicidal", "want to die", "kill * someone"],
         negations=["not", "never", "no"],
         idioms=["killing me", "kill for", "dying to"],
-        not_acute=["was suicidal", "years ago", "died by suicide"],
+        not_acute=["suicidal in college", "years ago", "my * die by suicide"],
         sensitive=["suicide", "overdose"],
     )
 
@@ -120,6 +120,7 @@ def graded_rules() -> CrisisPhraseRules:
     "message, level",
     [
         ("I want to die", "acute"),
+        ("I'm suicidal", "acute"),
         ("I'm going to kill someone at work", "acute"),
         ("I was suicidal in college, am I a candidate?", "sensitive"),
         ("I tried to kill myself years ago, can IFS help?", "sensitive"),
