@@ -5,7 +5,12 @@ the review app must recognise them in stored events; a rename there needs one he
 The parse-data keys come from `assistant.parse_keys`, where the pipeline takes them.
 """
 
-from assistant.parse_keys import UNKNOWN_INTENT
+from assistant.parse_keys import CRISIS_INTENT, SAFETY_NET_KEY, UNKNOWN_INTENT
+
+__all__ = [
+    "BOOKING_INTENT", "CRISIS_INTENT", "CRISIS_SLOT", "FLAGS", "FLAG_LABELS", "MEDICAL_INTENT",
+    "SAFETY_NET_KEY", "SESSION_SLOTS", "UNANSWERED_INTENTS",
+]
 
 CRISIS_SLOT = "crisis_flag"
 MEDICAL_INTENT = "medical_question"

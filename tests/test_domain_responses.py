@@ -1,7 +1,6 @@
 """The answers in `domain.yml` and `data/responses/`: cited word for word, short, and fit for every channel."""
 
 import re
-from pathlib import Path
 from typing import Dict, Iterator, List, Tuple
 
 import pytest
