@@ -328,11 +328,12 @@ def system_predictions(
     sets: HeldOutSets, scratch: Path
 ) -> Tuple[Dict[str, Dict[str, List[str]]], Dict[str, float]]:
     """Every system's predictions, and the training time of those trained here."""
-    predictions, seconds = {OURS: rasa_predictions(MODEL, sets)}, {}
+    predictions, seconds = {}, {}
     for name, config in ((PREVIOUS, PREVIOUS_CONFIG), (DEFAULT, DEFAULT_CONFIG)):
         logger.info("training the %s", name)
         model, seconds[name] = train(config, scratch / name.replace(" ", "_"), nlu_only=True)
         predictions[name] = rasa_predictions(model, sets)
+    predictions[OURS] = rasa_predictions(MODEL, sets)
     logger.info("nearest-neighbour baseline")
     predictions[KNN] = sets.split(nearest_neighbour(training_examples(), sets.all_examples()))
     return predictions, seconds
