@@ -62,6 +62,8 @@ class SafetyVerdict:
 
     level: str | None
     phrase: str | None = None
+    # the not_acute context found in the message (history, someone else, a risk question)
+    context: str | None = None
 
 
 @dataclass(frozen=True)
@@ -142,10 +144,11 @@ class CrisisPhraseRules:
         for span in acute:
             if not any(span.near(context, CONTEXT_WINDOW) for context in contexts):
                 return SafetyVerdict(ACUTE, span.phrase)
+        context = contexts[0].phrase if contexts else None
         if acute:
-            return SafetyVerdict(SENSITIVE, acute[0].phrase)
+            return SafetyVerdict(SENSITIVE, acute[0].phrase, context)
         sensitive = self._live_spans(self._sensitive, doc, idioms)
-        return SafetyVerdict(SENSITIVE, sensitive[0].phrase) if sensitive else SafetyVerdict(None)
+        return SafetyVerdict(SENSITIVE, sensitive[0].phrase, context) if sensitive else SafetyVerdict(None)
 
     def _matcher(self, phrases: Sequence[str]) -> Any:
         from spacy.matcher import Matcher
@@ -268,8 +271,8 @@ class CrisisSafetyNet(GraphComponent):
             match = self.check(message, verdict)
             if match is not None:
                 self._mark_crisis(message, match)
-            elif verdict.level == SENSITIVE and (message.get(INTENT) or {}).get("name") != CRISIS_INTENT:
-                message.set(SENSITIVE_MENTION_KEY, {"phrase": verdict.phrase}, add_to_output=True)
+            elif verdict.level == SENSITIVE:
+                self._mark_sensitive(message, verdict)
         return messages
 
     def check(self, message: Message, verdict: SafetyVerdict | None = None) -> CrisisMatch | None:
@@ -292,6 +295,33 @@ class CrisisSafetyNet(GraphComponent):
         return bool(ranking) and ranking[0].get("name") == CRISIS_INTENT and (
             ranking[0].get("confidence") or 0.0
         ) >= self._floor
+
+    @staticmethod
+    def _mark_sensitive(message: Message, verdict: SafetyVerdict) -> None:
+        """Notes a sensitive mention; a classifier's crisis verdict yields to an explicit context.
+
+        When the message itself says the danger is past, someone else's or a question
+        about the treatment ("I was suicidal in college", "can ketamine make suicidal
+        thoughts worse?") and no acute phrase stands apart from that context, the
+        classifier's `crisis` gives way to its next intent and the answer gets the
+        gentle line instead of the crisis script.
+        """
+        intent = (message.get(INTENT) or {}).get("name")
+        mention: Dict[str, Any] = {"phrase": verdict.phrase}
+        if intent == CRISIS_INTENT:
+            if verdict.context is None:
+                return
+            ranking = [
+                r
+                for r in message.get(INTENT_RANKING_KEY) or []
+                if r.get("name") not in (CRISIS_INTENT, FALLBACK_INTENT)
+            ]
+            if not ranking:
+                return
+            message.set(INTENT, dict(ranking[0]), add_to_output=True)
+            message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
+            mention.update(context=verdict.context, classifier_intent=CRISIS_INTENT)
+        message.set(SENSITIVE_MENTION_KEY, mention, add_to_output=True)
 
     @staticmethod
     def _mark_crisis(message: Message, match: CrisisMatch) -> None:

@@ -145,8 +145,28 @@ def test_a_sensitive_mention_keeps_the_classifiers_answer_and_is_noted(graded_ru
     assert message.get("sensitive_mention") == {"phrase": "suicide"}
 
 
-def test_a_crisis_verdict_of_the_classifier_is_not_called_a_sensitive_mention(graded_rules) -> None:
+def test_a_crisis_verdict_of_the_classifier_stands_without_an_explicit_context(graded_rules) -> None:
     message = Message({"text": "overdose is on my mind all the time", "intent": {"name": "crisis", "confidence": 0.9}})
     _net(graded_rules).process([message])
     assert message.get("intent")["name"] == "crisis"
     assert message.get("sensitive_mention") is None
+
+
+def test_a_crisis_verdict_of_the_classifier_yields_to_a_told_history(graded_rules) -> None:
+    message = Message(
+        {
+            "text": "I was suicidal in college, am I a candidate?",
+            "intent": {"name": "crisis", "confidence": 0.8},
+            "intent_ranking": [
+                {"name": "crisis", "confidence": 0.8},
+                {"name": "nlu_fallback", "confidence": 0.1},
+                {"name": "faq", "confidence": 0.15},
+            ],
+        }
+    )
+    _net(graded_rules).process([message])
+    assert message.get("intent") == {"name": "faq", "confidence": 0.15}
+    assert message.get("sensitive_mention") == {
+        "phrase": "suicidal", "context": "suicidal in college", "classifier_intent": "crisis",
+    }
+    assert message.get("safety_net") is None
