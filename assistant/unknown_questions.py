@@ -115,7 +115,7 @@ class UnknownQuestionGate(GraphComponent):
 
     @staticmethod
     def get_default_config() -> Dict[str, Any]:
-        """The evidence asked of an FAQ answer; `make bench` measured these values."""
+        """The evidence asked of an FAQ answer; `config.yml` sets the values `bench.tune_gate` chose."""
         return {
             # how many of a topic's closest examples are averaged
             "neighbours": 3,
