@@ -52,14 +52,14 @@ shell: train ## Chat with the assistant in the terminal
 
 test: train browser-deps web ## Validate the data, run the test stories and the pytest suite
 	$(RASA) data validate --domain domain.yml --data data --config config.yml --fail-on-warnings
-	$(RASA) test core --stories tests/test_stories.yml --model $(MODEL) --endpoints endpoints.yml --fail-on-prediction-errors --out results/stories
+	eval "$$($(PY) -m assistant.service_environment)" && $(RASA) test core --stories tests/test_stories.yml --model $(MODEL) --endpoints endpoints.yml --fail-on-prediction-errors --out results/stories
 	$(PY) -m pytest
 
 bench: train ## Measure accuracy, crisis recall, training time and latency (bench/README.md)
 	$(PY) -m bench.run
 
 lint: setup ## Check the Python code with ruff
-	$(VENV)/bin/ruff check assistant actions review channels web tests bench
+	$(VENV)/bin/ruff check assistant actions review channels web tests bench rasa_sdk_plugins
 
 review-password: setup ## Set the therapist's password for the review app (stores only an argon2 hash in var/)
 	$(PY) -m review set-password

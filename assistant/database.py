@@ -12,6 +12,8 @@ from typing import Any, Dict, List
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from assistant.private_files import private_sqlite_database
+
 metadata = sa.MetaData()
 
 booking_requests = sa.Table(
@@ -36,6 +38,9 @@ booking_requests = sa.Table(
 
 BOOKING_STATUSES = ("new", "contacted", "closed")
 
+# How long a write waits for another process's lock on the SQLite file before it fails.
+SQLITE_BUSY_TIMEOUT_SECONDS = 15.0
+
 _engines: Dict[str, Engine] = {}
 
 
@@ -48,11 +53,32 @@ def engine_for(url: str) -> Engine:
     if engine is None:
         kwargs: Dict[str, Any] = {"future": True, "pool_pre_ping": True}
         if url.startswith("sqlite"):
-            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+            private_sqlite_database(url)
+            kwargs["connect_args"] = {"check_same_thread": False}
         engine = sa.create_engine(url, **kwargs)
+        wait_for_sqlite_locks(engine)
         metadata.create_all(engine)
         _engines[url] = engine
     return engine
+
+
+def wait_for_sqlite_locks(engine: Engine, seconds: float = SQLITE_BUSY_TIMEOUT_SECONDS) -> None:
+    """Makes every new SQLite connection of `engine` use WAL and wait out a lock.
+
+    Three processes write one SQLite file (Rasa, the action server, the review
+    app). In WAL mode readers never wait for a writer, and the busy timeout makes
+    a writer that finds the file locked wait for it instead of failing at once
+    and losing what it was writing. PostgreSQL needs neither; nothing is done.
+    """
+    if engine.dialect.name != "sqlite":
+        return
+
+    @sa.event.listens_for(engine, "connect")
+    def _use_wal_and_wait(dbapi_connection: Any, connection_record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.close()
 
 
 def save_booking_request(engine: Engine, request: Dict[str, Any]) -> int:

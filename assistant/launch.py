@@ -1,12 +1,14 @@
 """Starts the assistant's servers on localhost and says where to talk to them.
 
-`make run` calls this. Each service is a child process; the launcher waits until
-each one answers its health check, prints the addresses, and stops all of them
-on Ctrl-C or when any one of them exits.
+`make run` calls this. Each service is a child process with only the environment
+it needs (`assistant.service_environment`) and a private umask; the launcher waits
+until each one answers its health check, prints the addresses, restarts a service
+that exits (`assistant.supervisor`), and stops all of them on Ctrl-C.
 """
 
 import argparse
 import ctypes
+import functools
 import os
 import signal
 import subprocess
@@ -18,11 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List
 
-from assistant import settings
+from assistant import service_environment, settings
+from assistant.supervisor import SupervisedService, supervise
 
 MODEL_PATH = settings.PROJECT_ROOT / "models" / "assistant.tar.gz"
-STARTUP_TIMEOUT_SECONDS = 300
+STARTUP_TIMEOUT_SECONDS = 600
 PR_SET_PDEATHSIG = 1
+PRIVATE_UMASK = 0o077
 
 
 @dataclass(frozen=True)
@@ -36,12 +40,17 @@ class Service:
 
 
 def action_server(port: int) -> Service:
-    """The rasa-sdk action server running `actions/`."""
+    """The action server running `actions/`, on loopback and for Rasa's token only."""
+    host = settings.action_server_host()
+    probe_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     return Service(
         name="action server",
-        command=[sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)],
-        health_url=f"http://127.0.0.1:{port}/health",
-        address=f"http://localhost:{port}/webhook (used by Rasa)",
+        command=[
+            sys.executable, "-m", "assistant.action_server",
+            "--port", str(port), "--host", host,
+        ],
+        health_url=f"http://{probe_host}:{port}/health",
+        address=f"http://{host}:{port}/webhook (used by Rasa, with its token)",
     )
 
 
@@ -89,8 +98,14 @@ def demo_page(port: int, rasa_port: int) -> Service:
     )
 
 
-def _die_with_parent() -> None:
-    """Asks Linux to stop the child when the launcher dies, even by SIGKILL."""
+def _prepare_child() -> None:
+    """Runs in the child before the service starts.
+
+    Asks Linux to stop the child when the launcher dies, even by SIGKILL, and sets
+    a umask under which every file the service creates (the database and its
+    journals, secrets, exports) is readable by the practice's user alone.
+    """
+    os.umask(PRIVATE_UMASK)
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     except OSError:
@@ -98,13 +113,17 @@ def _die_with_parent() -> None:
 
 
 def start(service: Service, env: Dict[str, str] | None = None) -> subprocess.Popen:
-    """Starts a service in the project folder, in its own process group."""
+    """Starts a service in the project folder, in its own process group.
+
+    The child sees the launcher's environment and `env` (which wins), filtered to
+    the variables its service is allowed (`assistant.service_environment`).
+    """
     return subprocess.Popen(
         service.command,
         cwd=settings.PROJECT_ROOT,
-        env={**os.environ, **(env or {})},
+        env=service_environment.for_service(service.name, {**os.environ, **(env or {})}),
         start_new_session=True,
-        preexec_fn=_die_with_parent,
+        preexec_fn=_prepare_child,
     )
 
 
@@ -159,37 +178,45 @@ def _stop_on_terminate() -> None:
 
 
 def run_services(services: List[Service]) -> int:
-    """Starts the services, prints their addresses and waits for Ctrl-C."""
-    processes: List[subprocess.Popen] = []
+    """Starts the services, prints their addresses and keeps them running until Ctrl-C.
+
+    A service that fails to start stops everything (the setup is wrong); one that
+    exits later is restarted with backoff while the others go on serving.
+    """
+    supervised: List[SupervisedService] = []
     _stop_on_terminate()
+    shared = service_environment.endpoint_variables()
     try:
         for service in services:
-            process = start(service)
-            processes.append(process)
+            process = start(service, env=shared)
+            supervised.append(SupervisedService(
+                service.name, functools.partial(start, service, env=shared), process,
+            ))
             wait_until_ready(service, process)
         print("\nThe assistant is running:", flush=True)
         for service in services:
             print(f"  {service.name}: {service.address}", flush=True)
         print("Press Ctrl-C to stop.\n", flush=True)
-        while all(process.poll() is None for process in processes):
-            time.sleep(1)
+        supervise(supervised)
         return 1
     except KeyboardInterrupt:
         return 0
     finally:
-        stop(processes)
+        stop([child.process for child in supervised])
 
 
 def run_shell() -> int:
     """Starts the action server and chats with the assistant in this terminal."""
     actions = action_server(settings.ports().actions)
-    process = start(actions)
+    shared = service_environment.endpoint_variables()
+    process = start(actions, env=shared)
     try:
         wait_until_ready(actions, process)
         return subprocess.call(
             [sys.executable, "-m", "assistant.rasa_server", "shell",
              "--model", str(MODEL_PATH), "--endpoints", "endpoints.yml"],
             cwd=settings.PROJECT_ROOT,
+            env=service_environment.for_service("assistant", {**os.environ, **shared}),
         )
     finally:
         stop([process])

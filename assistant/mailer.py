@@ -1,42 +1,34 @@
-"""Emails the therapist through SMTP when it is configured; logs the alert either way.
+"""Hands an email to the therapist's SMTP server.
 
 Alerts carry a link to the conversation, never its content: an email is not a safe
-place for health information.
+place for health information. `assistant.alert_worker` retries what fails here.
 """
 
-import logging
 import smtplib
 import ssl
 from email.message import EmailMessage
 
 from assistant.settings import SmtpSettings
 
-logger = logging.getLogger(__name__)
+SMTP_TIMEOUT_SECONDS = 10
+SEND_ERRORS = (OSError, smtplib.SMTPException)
 
 
-def notify_therapist(smtp: SmtpSettings | None, subject: str, body: str) -> bool:
-    """Sends an alert email; returns True when it was handed to the SMTP server.
+def send_email(smtp: SmtpSettings, recipient: str, subject: str, body: str) -> None:
+    """Hands one email to the SMTP server.
 
-    Failures are logged and swallowed: a mail server being down must never stop
-    the assistant from answering the visitor.
+    Raises:
+        OSError, smtplib.SMTPException: the server could not be reached or refused
+            the message; the alert outbox records it and tries again later.
     """
-    logger.info("Therapist alert: %s", subject)
-    if smtp is None:
-        logger.info("SMTP is not configured; the alert was only logged.")
-        return False
     message = EmailMessage()
     message["Subject"] = subject
     message["From"] = smtp.sender
-    message["To"] = smtp.recipient
+    message["To"] = recipient
     message.set_content(body)
-    try:
-        with smtplib.SMTP(smtp.host, smtp.port, timeout=10) as client:
-            if smtp.starttls:
-                client.starttls(context=ssl.create_default_context())
-            if smtp.username and smtp.password:
-                client.login(smtp.username, smtp.password)
-            client.send_message(message)
-    except (OSError, smtplib.SMTPException) as error:
-        logger.error("Could not email the therapist (%s): %s", smtp.host, error)
-        return False
-    return True
+    with smtplib.SMTP(smtp.host, smtp.port, timeout=SMTP_TIMEOUT_SECONDS) as client:
+        if smtp.starttls:
+            client.starttls(context=ssl.create_default_context())
+        if smtp.username and smtp.password:
+            client.login(smtp.username, smtp.password)
+        client.send_message(message)

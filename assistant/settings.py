@@ -13,6 +13,8 @@ from typing import Any, Dict, List, Mapping, Tuple
 
 import yaml
 
+from assistant.private_files import private_folder, private_sqlite_database
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_PATH = PROJECT_ROOT / "var" / "assistant.db"
 DEFAULT_PROFILE_PATH = PROJECT_ROOT / "practice.yml"
@@ -87,13 +89,18 @@ def database_url(env: Mapping[str, str] = os.environ) -> str:
 
     `DATABASE_URL` switches to PostgreSQL (for example
     `postgresql://user@127.0.0.1:5432/assistant`); by default an SQLite file under
-    `var/` is used, created on first use.
+    `var/` is used, created on first use. Every process asks here before it opens
+    the database, so this is where an SQLite file is made private (600, in a 700
+    `var/`) before SQLite would create it readable by every local user.
     """
     url = env.get("DATABASE_URL", "").strip()
     if url:
-        return url.replace("postgres://", "postgresql://", 1)
-    DEFAULT_DATABASE_PATH.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{DEFAULT_DATABASE_PATH}"
+        url = url.replace("postgres://", "postgresql://", 1)
+    else:
+        private_folder(DEFAULT_DATABASE_PATH.parent)
+        url = f"sqlite:///{DEFAULT_DATABASE_PATH}"
+    private_sqlite_database(url)
+    return url
 
 
 def profile_path(env: Mapping[str, str] = os.environ) -> Path:
@@ -234,6 +241,25 @@ def ports(env: Mapping[str, str] = os.environ) -> Ports:
     )
 
 
+def action_server_host(env: Mapping[str, str] = os.environ) -> str:
+    """The address the action server binds (`ACTIONS_HOST`, default 127.0.0.1).
+
+    Only the Rasa server should reach the action server, so it listens on
+    loopback unless a deployment that runs them on separate hosts says otherwise.
+    """
+    return env.get("ACTIONS_HOST", "").strip() or "127.0.0.1"
+
+
+def action_server_url(env: Mapping[str, str] = os.environ) -> str:
+    """Where Rasa calls the action server (`ACTION_SERVER_URL`), for `endpoints.yml`.
+
+    By default the loopback address on `ACTIONS_PORT`, so that moving the port
+    moves both the action server and Rasa's calls to it.
+    """
+    url = env.get("ACTION_SERVER_URL", "").strip()
+    return url or f"http://127.0.0.1:{ports(env).actions}/webhook"
+
+
 DEFAULT_REVIEW_PASSWORD_FILE = PROJECT_ROOT / "var" / "review_password.argon2"
 
 
@@ -279,6 +305,17 @@ def review_password_hash(env: Mapping[str, str] = os.environ) -> str | None:
         return review_password_file(env).read_text(encoding="utf-8").strip() or None
     except OSError:
         return None
+
+
+def review_trusted_proxy_header(env: Mapping[str, str] = os.environ) -> str | None:
+    """The header in which the review app's reverse proxy names the client (`REVIEW_TRUSTED_PROXY_HEADER`).
+
+    Unset (the default), the app believes only the socket's address, since any
+    client can write `X-Forwarded-For`. Set it (e.g. `X-Forwarded-For`) only when
+    the app is reachable through that proxy alone; its `X-Forwarded-Proto` is then
+    believed too.
+    """
+    return env.get("REVIEW_TRUSTED_PROXY_HEADER", "").strip() or None
 
 
 FACEBOOK_ENV_VARS = ("FACEBOOK_VERIFY_TOKEN", "FACEBOOK_APP_SECRET", "FACEBOOK_PAGE_ACCESS_TOKEN")
@@ -333,3 +370,13 @@ def allowed_origins(env: Mapping[str, str] = os.environ) -> Tuple[str, ...]:
         return tuple(origin for origin in listed if origin)
     port = web_port(env)
     return (f"http://localhost:{port}", f"http://127.0.0.1:{port}")
+
+
+def rest_token(env: Mapping[str, str] = os.environ) -> str | None:
+    """The bearer token the REST channel requires (`REST_TOKEN`), or None: REST open.
+
+    Open is right for `make run` on localhost, where tests and tools talk over REST;
+    on a public deployment, set it (any long random string), so that only those who
+    hold it can write into a conversation by its id.
+    """
+    return env.get("REST_TOKEN", "").strip() or None

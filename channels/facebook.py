@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import json
 import logging
+from functools import partial
 from typing import Any, Awaitable, Callable, Dict, Iterator, List
 
 import requests
@@ -29,7 +30,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from assistant import settings
-from channels import inbound, messenger_limits
+from channels import inbound, messenger_background, messenger_limits
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ CHANNEL_OFF_MESSAGE = (
 )
 
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
+VISITOR_EVENT_KINDS = frozenset({"text", "quick_reply", "postback", "attachment"})
 
 
 class FittedMessengerBot(MessengerBot):
@@ -136,31 +138,35 @@ class VisitorMessenger(Messenger):
     async def handle(self, payload: Dict, metadata: Dict[str, Any] | None) -> None:
         """Handles each messaging event of the webhook body in order."""
         for event in messaging_events(payload):
-            self.last_message = event
-            kind = event_kind(event)
-            if kind in ("text", "quick_reply"):
-                await self.message(event, metadata)
-            elif kind == "postback":
-                await self.postback(event, metadata)
-            elif kind == "attachment":
-                await FittedMessengerBot(self.client).send_text_message(
-                    self.get_user_id(), inbound.NOT_TEXT_REPLY
-                )
-            else:
-                logger.debug("Skipped a Messenger event that is not a visitor message: %s", kind)
+            await self.handle_event(event, metadata)
+
+    async def handle_event(self, event: Dict[str, Any], metadata: Dict[str, Any] | None) -> None:
+        """Answers one messaging event, according to its kind."""
+        self.last_message = event
+        kind = event_kind(event)
+        if kind in ("text", "quick_reply"):
+            await self.message(event, metadata)
+        elif kind == "postback":
+            await self.postback(event, metadata)
+        elif kind == "attachment":
+            await FittedMessengerBot(self.client).send_text_message(
+                self.get_user_id(), inbound.NOT_TEXT_REPLY
+            )
+        else:
+            logger.debug("Skipped a Messenger event that is not a visitor message: %s", kind)
 
     async def _handle_user_message(
         self, text: str, sender_id: str, metadata: Dict[str, Any] | None
     ) -> None:
         """Passes the visitor's text to the assistant, or refuses it with a clear reply."""
         out_channel = FittedMessengerBot(self.client)
-        refusal = inbound.refusal_for(text)
-        if refusal:
-            await out_channel.send_text_message(sender_id, refusal)
+        checked_message = inbound.check_message(text)
+        if checked_message.refusal:
+            await out_channel.send_text_message(sender_id, checked_message.refusal)
             return
         await out_channel.send_action(sender_id, sender_action="mark_seen")
         user_message = UserMessage(
-            text, out_channel, sender_id, input_channel=self.name(), metadata=metadata
+            checked_message.text, out_channel, sender_id, input_channel=self.name(), metadata=metadata
         )
         await out_channel.send_action(sender_id, sender_action="typing_on")
         try:
@@ -229,7 +235,9 @@ class SecureFacebookInput(FacebookInput):
     - `GET /webhooks/facebook/webhook` answers Meta's verification with the
       challenge for the right verify token and 403 for any other.
     - `POST /webhooks/facebook/webhook` answers 403 and does nothing unless the
-      body carries a valid `X-Hub-Signature-256`, 400 for a body that is not JSON.
+      body carries a valid `X-Hub-Signature-256`, 400 for a body that is not JSON,
+      and otherwise 200 at once: the events are handled in the background, each
+      message id once.
     - With the credentials unset, every route answers 503.
     """
 
@@ -260,6 +268,7 @@ class SecureFacebookInput(FacebookInput):
         super().__init__(fb_verify, fb_secret, fb_access_token)
         self.graph_api_url = graph_api_url
         self._client: MessengerClient | None = None
+        self.visitor_queues = messenger_background.VisitorQueues()
 
     @property
     def is_on(self) -> bool:
@@ -287,6 +296,26 @@ class SecureFacebookInput(FacebookInput):
     def get_output_channel(self) -> OutputChannel | None:
         """The output for messages the assistant starts itself; None while off."""
         return FittedMessengerBot(self.messenger_client()) if self.is_on else None
+
+    def _queue_visitor_events(
+        self, payload: Any, metadata: Dict[str, Any] | None, on_new_message: OnNewMessage
+    ) -> None:
+        """Queues the visitors' events for handling after the webhook has answered.
+
+        Meta retries a webhook that is slow to answer, so nothing here waits: each
+        visitor's events are handled in order in the background, and an event whose
+        message id was seen before is dropped (`channels.messenger_background`).
+        Echoes, reads, deliveries and unknown kinds are skipped right away.
+        """
+
+        def handle(event: Dict[str, Any]) -> Awaitable[None]:
+            messenger = VisitorMessenger(self.messenger_client(), on_new_message)
+            return messenger.handle_event(event, metadata)
+
+        for event in messaging_events(payload):
+            if event_kind(event) in VISITOR_EVENT_KINDS:
+                job = partial(messenger_background.handle_once, event, handle)
+                self.visitor_queues.accept(messenger_background.sender_id(event), job)
 
     def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
         """The webhook routes under `/webhooks/facebook/`."""
@@ -323,8 +352,7 @@ class SecureFacebookInput(FacebookInput):
                 payload = json.loads(request.body)
             except ValueError:
                 return response.text("the body is not JSON", status=400)
-            messenger = VisitorMessenger(self.messenger_client(), on_new_message)
-            await messenger.handle(payload, self.get_metadata(request))
+            self._queue_visitor_events(payload, self.get_metadata(request), on_new_message)
             return response.text("success")
 
         return webhook

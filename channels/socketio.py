@@ -6,15 +6,16 @@ to the assistant in a visitor's browser. This subclass sets the allowed origins
 from `assistant.settings` on the server that Rasa built, so that a browser request
 from any other page is refused (400, "not an accepted origin"); it answers
 `session_request` itself, because Rasa's handler never joins the session's room
-with python-socketio 5; and it checks each visitor message before the assistant
-sees it: it must belong to the session its socket asked for, and pass
-`channels.inbound`. The rest (the message handler, the output channel) is Rasa's.
+with python-socketio 5 and lets the client choose its id: here the server issues
+every conversation id with a signed token (`channels.session_tokens`), and only
+that token, never a bare id, resumes a conversation. It checks each visitor
+message before the assistant sees it: it must carry its session's token, from a
+socket in that session, and pass `channels.inbound`. The rest (the message
+handler, the output channel) is Rasa's.
 """
 
 import json
 import logging
-import re
-import uuid
 from typing import Any, Awaitable, Callable, Dict, Tuple
 
 from rasa.core.channels.channel import UserMessage
@@ -23,10 +24,9 @@ from sanic import Blueprint
 
 from assistant import settings
 from channels import inbound
+from channels.session_tokens import SessionTokens
 
 logger = logging.getLogger(__name__)
-
-SESSION_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{8,128}")
 
 Handler = Callable[..., Awaitable[Any]]
 
@@ -35,12 +35,14 @@ class OriginCheckedSocketIOInput(SocketIOInput):
     """Rasa's socket.io channel with allowed origins and checked visitor messages."""
 
     allowed_origins: Tuple[str, ...] = ()
+    session_tokens: SessionTokens | None = None
 
     @classmethod
     def from_credentials(cls, credentials: Dict[str, Any] | None) -> "OriginCheckedSocketIOInput":
         """Reads the event names from `credentials.yml` and the origins from the environment."""
         channel = super().from_credentials(credentials)
         channel.allowed_origins = settings.allowed_origins()
+        channel.session_tokens = SessionTokens.from_secret()
         logger.info("The website chat accepts pages from: %s", ", ".join(channel.allowed_origins))
         return channel
 
@@ -61,23 +63,29 @@ class OriginCheckedSocketIOInput(SocketIOInput):
         return socket_blueprint
 
     def _checked_visitor_message(self, handle_message: Handler) -> Handler:
-        """Refuses a message that is malformed, empty, too long, or not in this socket's session.
+        """Refuses a message that is malformed, empty, too long, or without its session's token.
 
         Rasa would accept any session id in a message, so a client could write into a
-        conversation it never asked for; the refusal says why, to this socket only.
+        conversation it never asked for. Here the conversation is the one inside the
+        message's signed token (whatever `session_id` says), and this socket must have
+        resumed it; the refusal says why, to this socket only, and nothing is processed.
         """
 
         async def checked(sid: str, data: Any = None, *rest: Any) -> None:
             if not isinstance(data, dict):
                 await self._reply(sid, inbound.NOT_TEXT_REPLY)
                 return
-            if self.session_persistence and not self._has_joined(sid, data.get("session_id")):
-                await self._reply(sid, inbound.NO_SESSION_REPLY)
+            if self.session_persistence:
+                session_id = self._proven_session(sid, data.get("session_token"))
+                if session_id is None:
+                    await self._reply(sid, inbound.NO_SESSION_REPLY)
+                    return
+                data = {**data, "session_id": session_id}
+            checked_message = inbound.check_message(data.get("message"))
+            if checked_message.refusal:
+                await self._reply(sid, checked_message.refusal)
                 return
-            refusal = inbound.refusal_for(data.get("message"))
-            if refusal:
-                await self._reply(sid, refusal)
-                return
+            data = {**data, "message": checked_message.text}
             if not _is_metadata(data.get(self.metadata_key)):
                 data = {**data, self.metadata_key: {}}
             await handle_message(sid, data)
@@ -85,28 +93,40 @@ class OriginCheckedSocketIOInput(SocketIOInput):
         return checked
 
     async def _session_request(self, sid: str, data: Any = None, *rest: Any) -> None:
-        """Puts the socket in its session's room and confirms the session id.
+        """Puts the socket in its session's room and confirms the session id and token.
 
         Replaces Rasa's handler, which calls `AsyncServer.enter_room` without
         awaiting it (RasaHQ/rasa#13027): with python-socketio 5 the socket never
-        joins the room, and no reply reaches the widget. A missing or malformed id
-        gets a fresh one; the socket leaves any session it was in before.
+        joins the room, and no reply reaches the widget. Rasa's handler would also
+        put the socket in any room the client names. Here only a token this server
+        signed resumes its conversation; anything else (no token, a bare or invented
+        id, a forged token) gets a new conversation, never someone else's. The
+        socket leaves any session it was in before.
         """
-        assert self.sio is not None
-        session_id = data.get("session_id") if isinstance(data, dict) else None
-        if not isinstance(session_id, str) or not SESSION_ID_PATTERN.fullmatch(session_id):
-            session_id = uuid.uuid4().hex
+        assert self.sio is not None and self.session_tokens is not None
+        session_token = data.get("session_token") if isinstance(data, dict) else None
+        session_id = self.session_tokens.session_of(session_token)
+        if session_id is None:
+            session_id, session_token = self.session_tokens.issue()
         if self.session_persistence:
             for room in self.sio.rooms(sid, namespace=self.namespace):
                 if room not in (sid, session_id):
                     await self.sio.leave_room(sid, room, namespace=self.namespace)
             await self.sio.enter_room(sid, session_id, namespace=self.namespace)
-        await self.sio.emit("session_confirm", session_id, room=sid, namespace=self.namespace)
+        confirmation = {"session_id": session_id, "session_token": session_token}
+        await self.sio.emit("session_confirm", confirmation, room=sid, namespace=self.namespace)
 
-    def _has_joined(self, sid: str, session_id: Any) -> bool:
-        """Whether this socket asked for that session: a socket speaks only in its own."""
-        assert self.sio is not None
-        return isinstance(session_id, str) and session_id in self.sio.rooms(sid, namespace=self.namespace)
+    def _proven_session(self, sid: str, session_token: Any) -> str | None:
+        """The session a message's token proves, if this socket resumed it; else None.
+
+        The token proves the conversation was issued to this visitor; the room check
+        keeps a socket speaking only where it listens, so replies reach the writer.
+        """
+        assert self.sio is not None and self.session_tokens is not None
+        session_id = self.session_tokens.session_of(session_token)
+        if session_id is None or session_id not in self.sio.rooms(sid, namespace=self.namespace):
+            return None
+        return session_id
 
     async def _reply(self, sid: str, text: str) -> None:
         assert self.sio is not None

@@ -7,6 +7,7 @@
     python -m review delete CONVERSATION_ID
     python -m review purge [--dry-run]           delete what the retention period lets go
     python -m review set-password [--stdin]      store the therapist's password as an argon2 hash
+    python -m review unlock                      open sign-in again after too many wrong passwords
 
 It works on the database that `DATABASE_URL` names (the SQLite file under `var/`
 by default), like the assistant and the app.
@@ -29,6 +30,7 @@ from review.exports import csv_chunks, iter_records, json_chunks
 from review.privacy import count_expired, delete_conversation, purge_expired
 from review.queries import ConversationFilter
 from review.security import hash_password, password_problem
+from review.sign_in_throttle import SignInThrottle, ensure_table
 from review.summaries import ensure_tables, refresh_summaries
 from review.transcript import ASSISTANT, VISITOR, build_transcript
 from review.web import local_time
@@ -159,6 +161,22 @@ def write_private(path: Path, content: str) -> None:
     os.replace(temporary, path)
 
 
+def unlock(args: argparse.Namespace, out: TextIO) -> int:
+    """Opens sign-in again at once: the failures so far no longer count, for any address."""
+    engine = engine_for(settings.database_url())
+    ensure_table(engine)
+    forgiven = SignInThrottle(engine).unlock()
+    out.write(f"Sign-in is open again ({forgiven} recent failed attempt(s) no longer count).\n")
+    return 0
+
+
+def positive_number(text: str) -> int:
+    """An argument that must be a whole number above zero."""
+    if not text.isascii() or not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"not a whole number above zero: {text!r}")
+    return int(text)
+
+
 def serve(args: argparse.Namespace, out: TextIO) -> int:
     """Runs the review app on localhost until stopped."""
     from review.app import create_app
@@ -182,6 +200,7 @@ COMMANDS: Dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
     "delete": delete,
     "purge": purge,
     "set-password": set_password,
+    "unlock": unlock,
 }
 
 
@@ -196,7 +215,7 @@ def parser() -> argparse.ArgumentParser:
     listing.add_argument("--flag", choices=FLAGS)
     listing.add_argument("--channel")
     listing.add_argument("--search")
-    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--limit", type=positive_number, default=50)
     commands.add_parser("show", help="print a conversation").add_argument("conversation_id")
     exporting = commands.add_parser("export", help="export one or all conversations")
     exporting.add_argument("conversation_id", nargs="?")
@@ -207,6 +226,7 @@ def parser() -> argparse.ArgumentParser:
     purging.add_argument("--dry-run", action="store_true", help="only count them")
     setting = commands.add_parser("set-password", help="store the therapist's password (as a hash)")
     setting.add_argument("--stdin", action="store_true", help="read it from standard input")
+    commands.add_parser("unlock", help="open sign-in again after too many wrong passwords")
     return root
 
 

@@ -2,9 +2,10 @@
 
 Listeners open the database engine when the server starts and close it when it
 stops, keeping it on `app.ctx`. Middleware signs every request in or out before
-any view runs: pages are refused to anyone not signed in unless they are listed
-in `PUBLIC_PATHS`, and every POST must carry its session's CSRF token. Views
-are grouped by resource in `review/blueprints/`.
+any view runs: a request carrying a NUL character is refused, pages are refused
+to anyone not signed in unless they are listed in `PUBLIC_PATHS`, and every POST
+must carry its session's CSRF token. Views are grouped by resource in
+`review/blueprints/`.
 """
 
 import asyncio
@@ -15,13 +16,19 @@ from sanic import Request, Sanic
 from sanic.response import HTTPResponse, json, redirect
 
 from assistant.database import dispose_engine, engine_for
-from review.blueprints import auth, bookings, conversations, exports, unanswered
+from review.blueprints import alert_links, auth, bookings, conversations, exports, unanswered
 from review.config import ReviewConfig
-from review.security import SessionManager, csrf_token_matches
+from review.parameters import carries_nul
+from review.proxy import served_over_https
+from review.security import DEVICE_COOKIE, DeviceCookies, SessionManager, csrf_token_matches
+from review.sign_in_throttle import SignInThrottle, ensure_table
 from review.summaries import ensure_tables, refresh_summaries
 from review.web import error_page, see_other, template_environment
 
 SESSION_COOKIE = "review_session"
+MALFORMED_REQUEST = "That address holds a character no page of this app accepts."
+# Served over HTTPS, the browser must never fall back to plain HTTP for a year.
+STRICT_TRANSPORT_SECURITY = "max-age=31536000"
 PUBLIC_PATHS = frozenset({"/sign-in", "/health"})
 STATIC_PREFIX = "/static/"
 STATIC_FOLDER = Path(__file__).parent / "static"
@@ -46,15 +53,16 @@ def create_app(config: ReviewConfig, name: str = "review") -> Sanic:
     app.config.REQUEST_MAX_SIZE = 1_000_000
     app.ctx.config = config
     app.ctx.sessions = SessionManager(config.secret_key)
-    app.ctx.throttle = config.throttle()
+    app.ctx.devices = DeviceCookies(config.secret_key)
     app.ctx.templates = template_environment()
     app.static(STATIC_PREFIX.rstrip("/"), str(STATIC_FOLDER), name="static")
-    for blueprint in (auth.bp, conversations.bp, bookings.bp, unanswered.bp, exports.bp):
+    for blueprint in (auth.bp, conversations.bp, alert_links.bp, bookings.bp, unanswered.bp, exports.bp):
         app.blueprint(blueprint)
     app.add_route(health, "/health", methods=["GET"])
     app.add_route(home, "/", methods=["GET"])
     app.register_listener(open_database, "before_server_start")
     app.register_listener(close_database, "after_server_stop")
+    app.register_middleware(refuse_nul, "request")
     app.register_middleware(check_session, "request")
     app.register_middleware(finish_response, "response")
     return app
@@ -64,7 +72,11 @@ async def open_database(app: Sanic, _loop: Any) -> None:
     """Opens the engine, makes the review app's tables and catches up with the events."""
     app.ctx.engine = engine_for(app.ctx.config.database_url)
     app.ctx.refresh_lock = asyncio.Lock()
+    app.ctx.sign_in_lock = asyncio.Lock()
+    app.ctx.throttle = SignInThrottle(app.ctx.engine, app.ctx.config.sign_in_policy)
     await asyncio.to_thread(ensure_tables, app.ctx.engine)
+    await asyncio.to_thread(ensure_table, app.ctx.engine)
+    await asyncio.to_thread(app.ctx.throttle.prune)
     await asyncio.to_thread(refresh_summaries, app.ctx.engine)
 
 
@@ -88,6 +100,14 @@ def is_public(path: str) -> bool:
     return path in PUBLIC_PATHS or path.startswith(STATIC_PREFIX)
 
 
+async def refuse_nul(request: Request) -> HTTPResponse | None:
+    """Refuses a NUL character anywhere in the request before a view or the database sees it."""
+    if carries_nul(request):
+        request.ctx.session = None
+        return error_page(request, 400, MALFORMED_REQUEST)
+    return None
+
+
 async def check_session(request: Request) -> HTTPResponse | None:
     """Reads the session cookie, refuses strangers and checks every form's CSRF token."""
     sessions: SessionManager = request.app.ctx.sessions
@@ -103,9 +123,14 @@ async def check_session(request: Request) -> HTTPResponse | None:
 
 
 async def finish_response(request: Request, response: HTTPResponse) -> None:
-    """Adds the security headers, and sets or clears the session cookie."""
+    """Adds the security headers, and sets or clears the session and device cookies."""
+    config: ReviewConfig = request.app.ctx.config
+    https = served_over_https(request, config.base_url, config.trusted_proxy_header)
     for header, value in SECURITY_HEADERS.items():
         response.headers.setdefault(header, value)
+    if https:
+        response.headers.setdefault("Strict-Transport-Security", STRICT_TRANSPORT_SECURITY)
+    _set_device_cookie(request, response, https)
     session = getattr(request.ctx, "set_session", None)
     if session is not None:
         sessions: SessionManager = request.app.ctx.sessions
@@ -114,7 +139,22 @@ async def finish_response(request: Request, response: HTTPResponse) -> None:
         cookie["httponly"] = True
         cookie["samesite"] = "Lax"
         cookie["max-age"] = sessions.max_age
-        if request.app.ctx.config.secure_cookies:
+        if https:
             cookie["secure"] = True
     elif getattr(request.ctx, "end_session", False):
         del response.cookies[SESSION_COOKIE]
+
+
+def _set_device_cookie(request: Request, response: HTTPResponse, https: bool) -> None:
+    """Marks the browser after a successful sign-in (see `review.security.DeviceCookies`)."""
+    value = getattr(request.ctx, "set_device", None)
+    if value is None:
+        return
+    response.cookies[DEVICE_COOKIE] = value
+    cookie = response.cookies[DEVICE_COOKIE]
+    cookie["httponly"] = True
+    cookie["samesite"] = "Strict"
+    cookie["path"] = "/sign-in"
+    cookie["max-age"] = request.app.ctx.devices.max_age
+    if https:
+        cookie["secure"] = True

@@ -1,17 +1,18 @@
 """What the review app needs to know, gathered once from `assistant.settings`.
 
 `create_app` takes a `ReviewConfig` rather than reading settings itself, so a
-test or a second instance can run the app against another database, password or
-throttle without touching the environment.
+test or a second instance can run the app against another database, password,
+sign-in policy or proxy without touching the environment.
 """
 
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Tuple
 
 from assistant import settings
-from review.security import SignInThrottle, hash_password
+from review.security import hash_password
+from review.sign_in_throttle import SignInPolicy
 
 PasswordHashSource = Callable[[], str | None]
 
@@ -25,11 +26,12 @@ class ReviewConfig:
     password_hash: PasswordHashSource
     base_url: str = "http://localhost:5006"
     domain_files: Tuple[Path, ...] = tuple(settings.domain_files())
-    throttle: Callable[[], SignInThrottle] = field(default=SignInThrottle)
+    sign_in_policy: SignInPolicy = SignInPolicy()
+    trusted_proxy_header: str | None = None
 
     @property
     def secure_cookies(self) -> bool:
-        """Cookies are marked Secure when the app is reached over HTTPS."""
+        """Cookies are marked Secure when the app's public address is HTTPS (see also `review.proxy`)."""
         return self.base_url.startswith("https://")
 
     @classmethod
@@ -51,4 +53,5 @@ class ReviewConfig:
             secret_key=settings.review_secret_key() or secrets.token_urlsafe(48),
             password_hash=password_hash,
             base_url=settings.review_base_url(),
+            trusted_proxy_header=settings.review_trusted_proxy_header(),
         )

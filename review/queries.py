@@ -8,6 +8,7 @@ page 1 costs.
 """
 
 import json
+import math
 import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -67,7 +68,7 @@ class Cursor:
             value = float(started_at)
         except ValueError as error:
             raise InvalidQuery("malformed page cursor") from error
-        if not separator or not conversation_id or value != value:
+        if not separator or not conversation_id or not math.isfinite(value):
             raise InvalidQuery("malformed page cursor")
         return cls(value, conversation_id)
 

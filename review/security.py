@@ -3,14 +3,14 @@
 One therapist signs in with one password, stored only as an argon2 hash. Her
 session is a random id in a signed, HttpOnly, SameSite cookie; the server keeps
 the ids of signed-in sessions, so signing out really ends a session. Every form
-carries the session's CSRF token. Failed sign-ins from one address are answered
-ever more slowly, and refused outright for a while after too many.
+carries the session's CSRF token. A browser in which she signed in gets a device
+cookie, which the sign-in throttle (`review.sign_in_throttle`) tells from a stranger.
 """
 
 import hmac
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Dict
 
 from argon2 import PasswordHasher
@@ -20,6 +20,9 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 MINIMUM_PASSWORD_LENGTH = 12
 SESSION_SECONDS = 8 * 3600
 SESSION_SALT = "review-session"
+DEVICE_SECONDS = 90 * 86400
+DEVICE_SALT = "review-device"
+DEVICE_COOKIE = "review_device"
 
 Clock = Callable[[], float]
 
@@ -121,52 +124,35 @@ def csrf_token_matches(session: Session | None, submitted: str | None) -> bool:
     return hmac.compare_digest(session.csrf_token.encode(), submitted.encode())
 
 
-@dataclass
-class _Attempts:
-    failures: int = 0
-    first_failure: float = 0.0
-    blocked_until: float = 0.0
+class DeviceCookies:
+    """Marks the browsers in which the therapist has signed in with the right password.
 
-
-@dataclass
-class SignInThrottle:
-    """Slows down and then limits failed sign-ins, per client address.
-
-    After the n-th failure within `window` seconds the client must wait
-    `base_delay * 2**(n-1)` seconds (at most `max_delay`) before the next try;
-    after `max_failures` it must wait `lockout` seconds. Attempts made while
-    waiting are refused without looking at the password.
+    The mark is a random id signed with the app's key: it cannot be made without
+    signing in, and it grants nothing by itself (the password is still checked). It
+    lets the sign-in throttle keep her browser out of the locks an attacker triggers.
     """
 
-    max_failures: int = 5
-    window: float = 900.0
-    base_delay: float = 0.25
-    max_delay: float = 4.0
-    lockout: float = 900.0
-    clock: Clock = time.monotonic
-    _attempts: Dict[str, _Attempts] = field(default_factory=dict)
+    def __init__(self, secret_key: str, max_age: int = DEVICE_SECONDS) -> None:
+        """Signs device ids with `secret_key`; a mark lasts `max_age` seconds."""
+        self._serializer = URLSafeTimedSerializer(secret_key, salt=DEVICE_SALT)
+        self._max_age = max_age
 
-    def wait_seconds(self, client: str) -> float:
-        """Seconds the client must still wait before a sign-in attempt is looked at."""
-        attempts = self._attempts.get(client)
-        if attempts is None:
-            return 0.0
-        return max(0.0, attempts.blocked_until - self.clock())
+    @property
+    def max_age(self) -> int:
+        """How long a device cookie is honoured, in seconds."""
+        return self._max_age
 
-    def record_failure(self, client: str) -> float:
-        """Counts a failed attempt; returns the delay it earned."""
-        now = self.clock()
-        attempts = self._attempts.setdefault(client, _Attempts())
-        if now - attempts.first_failure > self.window:
-            attempts.failures, attempts.first_failure = 0, now
-        attempts.failures += 1
-        if attempts.failures >= self.max_failures:
-            delay = self.lockout
-        else:
-            delay = min(self.max_delay, self.base_delay * 2 ** (attempts.failures - 1))
-        attempts.blocked_until = now + delay
-        return delay
+    def issue(self, device_id: str | None = None) -> tuple[str, str]:
+        """A (device id, cookie value) pair; the same id is re-signed when given, so the mark lasts."""
+        device_id = device_id or secrets.token_urlsafe(24)
+        return device_id, self._serializer.dumps(device_id)
 
-    def record_success(self, client: str) -> None:
-        """Forgets the client's failures."""
-        self._attempts.pop(client, None)
+    def read(self, cookie: str | None) -> str | None:
+        """The device id in a cookie, or None if it is missing, forged or expired."""
+        if not cookie:
+            return None
+        try:
+            device_id = self._serializer.loads(cookie, max_age=self._max_age)
+        except BadSignature:
+            return None
+        return device_id if isinstance(device_id, str) and 0 < len(device_id) <= 64 else None

@@ -4,6 +4,7 @@ Started on free loopback ports with their own database, so tests never touch the
 practice's `var/` data, and stopped when the test session ends.
 """
 
+import secrets
 import socket
 import subprocess
 import uuid
@@ -16,7 +17,7 @@ from typing import Any, Dict, List
 import requests
 import sqlalchemy as sa
 
-from assistant import launch
+from assistant import launch, service_environment
 from assistant.database import dispose_engine
 
 POSTGRES_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -58,17 +59,24 @@ class RunningAssistant:
 def start_assistant(
     workdir: Path, database_url: str, extra_env: Dict[str, str] | None = None
 ) -> RunningAssistant:
-    """Starts both servers against `database_url`; the caller must call `stop_assistant`."""
+    """Starts both servers against `database_url`; the caller must call `stop_assistant`.
+
+    They run as `make run` runs them: the project's own `endpoints.yml`, filled in
+    from the environment; the action server moved to a free port by `ACTIONS_PORT`
+    alone; a fresh token shared by the two (so `var/` is never touched); and each
+    process given only the variables it is allowed. `workdir` is kept for callers.
+    """
     rasa_port, actions_port = free_port(), free_port()
-    endpoints = workdir / "endpoints.yml"
-    endpoints.write_text(
-        f'action_endpoint:\n  url: "http://127.0.0.1:{actions_port}/webhook"\n'
-        "tracker_store:\n  type: assistant.tracker_store.DatabaseUrlTrackerStore\n"
-    )
-    env = {"DATABASE_URL": database_url, **(extra_env or {})}
+    env = {
+        "DATABASE_URL": database_url,
+        "ACTIONS_PORT": str(actions_port),
+        "ACTION_SERVER_TOKEN": secrets.token_urlsafe(32),
+        **(extra_env or {}),
+    }
+    env.update(service_environment.endpoint_variables(env))
     services = [
         launch.action_server(actions_port),
-        launch.rasa_server(rasa_port, endpoints=endpoints),
+        launch.rasa_server(rasa_port),
     ]
     processes: List[subprocess.Popen] = []
     try:

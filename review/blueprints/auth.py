@@ -1,16 +1,21 @@
 """Signing in and out.
 
-A wrong password is answered only after a delay that doubles with each failure
-from the same address, and after too many failures the address must wait before
-any password is looked at (see `review.security.SignInThrottle`).
+Every attempt is recorded before its password is looked at, and the app checks one
+password at a time; a wrong password is answered only after a delay that doubles
+with each failure from the same address, and after too many failures (from one
+address, or from everyone) no password is looked at for a while (see
+`review.sign_in_throttle`).
 """
 
 import asyncio
+from functools import partial
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 
-from review.security import SessionManager, SignInThrottle, verify_password
+from review.proxy import client_address
+from review.security import DEVICE_COOKIE, SessionManager, verify_password
+from review.sign_in_throttle import Attempt, Failure, SignInThrottle
 from review.web import in_thread, render, see_other
 
 bp = Blueprint("auth")
@@ -46,27 +51,48 @@ async def sign_in_form(request: Request) -> HTTPResponse:
     return _sign_in_page(request)
 
 
+def _refused(request: Request, attempt: Attempt) -> HTTPResponse:
+    """The answer to an attempt whose password was not looked at."""
+    seconds = int(attempt.wait) + 1
+    response = _sign_in_page(request, 429, f"Too many attempts. Try again in {seconds} seconds.")
+    response.headers["Retry-After"] = str(seconds)
+    return response
+
+
+async def _check(request: Request, client: str, device: str | None) -> tuple[Attempt, Failure | None]:
+    """Records the attempt, then checks its password unless the throttle refuses it.
+
+    Attempts queue behind one lock, so each sees every earlier result: a flood of
+    guesses is checked one by one, and stops being checked when the limit is reached.
+
+    Returns:
+        The attempt, and what a wrong password earned (None when it was right or unchecked).
+    """
+    throttle: SignInThrottle = request.app.ctx.throttle
+    check = partial(verify_password, request.app.ctx.config.password_hash(), request.form.get("password") or "")
+    async with request.app.ctx.sign_in_lock:
+        attempt, failure = await in_thread(throttle.attempt, client, device, check)
+    if failure is not None:
+        await asyncio.sleep(failure.delay)
+    return attempt, failure
+
+
 @bp.post("/sign-in")
 async def sign_in(request: Request) -> HTTPResponse:
-    """Checks the password; on success starts a new signed-in session."""
-    throttle: SignInThrottle = request.app.ctx.throttle
-    client = request.ip or "unknown"
-    wait = throttle.wait_seconds(client)
-    if wait > 0:
-        response = _sign_in_page(request, 429, f"Too many attempts. Try again in {int(wait) + 1} seconds.")
-        response.headers["Retry-After"] = str(int(wait) + 1)
-        return response
-    password = request.form.get("password") or ""
-    password_hash = request.app.ctx.config.password_hash()
-    if not await in_thread(verify_password, password_hash, password):
-        delay = throttle.record_failure(client)
-        if delay < throttle.lockout:
-            await asyncio.sleep(delay)
-            return _sign_in_page(request, 401, "That password is not right.")
+    """Checks the password; on success starts a new signed-in session and marks the browser."""
+    config = request.app.ctx.config
+    client = client_address(request, config.trusted_proxy_header)
+    device = request.app.ctx.devices.read(request.cookies.get(DEVICE_COOKIE))
+    attempt, failure = await _check(request, client, device)
+    if not attempt.allowed:
+        return _refused(request, attempt)
+    if failure is not None and failure.locked:
         return _sign_in_page(request, 429, "Too many attempts. Sign-in is paused for a while.")
-    throttle.record_success(client)
+    if failure is not None:
+        return _sign_in_page(request, 401, "That password is not right.")
     sessions: SessionManager = request.app.ctx.sessions
     request.ctx.session = request.ctx.set_session = sessions.sign_in()
+    _, request.ctx.set_device = request.app.ctx.devices.issue(device)
     return see_other(safe_next(request.form.get("next")))
 
 

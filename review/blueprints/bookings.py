@@ -7,6 +7,7 @@ from sanic.response import HTTPResponse
 
 from assistant.database import BOOKING_STATUSES
 from review import queries
+from review.parameters import id_in_range, optional_id
 from review.queries import InvalidQuery
 from review.web import error_page, in_thread, render, see_other
 
@@ -24,9 +25,10 @@ async def inbox(request: Request) -> HTTPResponse:
     """Booking requests, newest first; `status` narrows to one status."""
     status = request.args.get("status") or None
     try:
-        before_id = int(request.args["before"][0]) if "before" in request.args else None
+        before_id = optional_id(request.args.get("before"), "before")
+        updated = optional_id(request.args.get("updated"), "updated")
         found = await in_thread(_inbox, request.app.ctx.engine, status, before_id)
-    except (InvalidQuery, ValueError):
+    except InvalidQuery:
         return error_page(request, 400, "That filter cannot be used.")
     older = found["booking_requests"][-1]["id"] if len(found["booking_requests"]) == queries.PAGE_SIZE else None
     return render(
@@ -35,7 +37,7 @@ async def inbox(request: Request) -> HTTPResponse:
         shown_status=status or "",
         statuses=BOOKING_STATUSES,
         older=older,
-        updated=request.args.get("updated"),
+        updated=updated,
         **found,
     )
 
@@ -49,6 +51,8 @@ def _set_status(engine: Any, booking_id: int, status: str) -> bool:
 async def move(request: Request, booking_id: int) -> HTTPResponse:
     """Moves a request to the status the therapist chose."""
     status = request.form.get("status") or ""
+    if not id_in_range(booking_id):
+        return error_page(request, 404, "There is no such booking request.")
     try:
         found = await in_thread(_set_status, request.app.ctx.engine, booking_id, status)
     except InvalidQuery:

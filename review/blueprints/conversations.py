@@ -1,12 +1,13 @@
 """The conversation list, one conversation's transcript, and deleting it."""
 
-from datetime import date
 from typing import Any, Dict
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 
+from assistant.alert_outbox import undeliverable_alerts
 from review import queries
+from review.parameters import optional_date, whole_number
 from review.privacy import delete_conversation
 from review.queries import ConversationFilter, Cursor, InvalidQuery
 from review.transcript import build_transcript
@@ -23,8 +24,8 @@ NOTICES = {
 def notice_from(request: Request) -> str | None:
     """The message that confirms a deletion or purge (fixed texts, never echoed input)."""
     template = NOTICES.get(request.args.get("notice") or "")
-    count = request.args.get("count") or "0"
-    return template.format(count=int(count) if count.isdigit() else 0) if template else None
+    count = whole_number(request.args.get("count") or "0", "count")
+    return template.format(count=count) if template else None
 
 
 def filter_from(request: Request) -> ConversationFilter:
@@ -32,28 +33,21 @@ def filter_from(request: Request) -> ConversationFilter:
     return ConversationFilter(
         flag=request.args.get("flag") or None,
         channel=request.args.get("channel") or None,
-        date_from=_date(request.args.get("from")),
-        date_to=_date(request.args.get("to")),
+        date_from=optional_date(request.args.get("from")),
+        date_to=optional_date(request.args.get("to")),
         search=request.args.get("q") or None,
     )
 
 
-def _date(text: str | None) -> date | None:
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError as error:
-        raise InvalidQuery(f"not a date: {text[:20]!r}") from error
-
-
 def _list(engine: Any, selection: ConversationFilter, before: Cursor | None, after: Cursor | None) -> Dict[str, Any]:
     with engine.connect() as connection:
-        return {
+        found = {
             "page": queries.list_conversations(connection, selection, before=before, after=after),
             "total": queries.count_conversations(connection, selection),
             "channels": queries.channels(connection),
         }
+    # Alerts that keep failing are shown here, on the home page, so none goes unnoticed.
+    return {**found, "undeliverable_alerts": undeliverable_alerts(engine)}
 
 
 @bp.get("/conversations")
@@ -63,6 +57,7 @@ async def conversation_list(request: Request) -> HTTPResponse:
         selection = filter_from(request)
         before = Cursor.decode(request.args["before"][0]) if "before" in request.args else None
         after = Cursor.decode(request.args["after"][0]) if "after" in request.args else None
+        notice = notice_from(request)
     except InvalidQuery as problem:
         return error_page(request, 400, f"That filter cannot be used: {problem}.")
     await refresh(request)
@@ -79,7 +74,7 @@ async def conversation_list(request: Request) -> HTTPResponse:
         "conversations.html",
         filters=filters,
         link_filters={key: value for key, value in filters.items() if value},
-        notice=notice_from(request),
+        notice=notice,
         **found,
     )
 

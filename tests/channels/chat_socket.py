@@ -7,7 +7,8 @@ from typing import Any, Dict, List
 import socketio
 
 QUIET_SECONDS = 1.0
-ANSWER_TIMEOUT_SECONDS = 30.0
+# The first turn after start warms the models: generous on a loaded 2-core machine.
+ANSWER_TIMEOUT_SECONDS = 90.0
 
 
 class ChatSocket:
@@ -17,21 +18,26 @@ class ChatSocket:
         self.server_url = server_url
         self.origin = origin
         self.session_id: str | None = None
+        self.session_token: str | None = None
         self.client = socketio.AsyncClient(reconnection=False)
         self._replies: asyncio.Queue = asyncio.Queue()
         self._confirmed: asyncio.Queue = asyncio.Queue()
         self.client.on("bot_uttered", self._replies.put)
         self.client.on("session_confirm", self._confirmed.put)
 
-    async def open(self, session_id: Any = None) -> str:
-        """Connects and asks for a session (a new one unless `session_id` is given).
+    async def open(self, **session_request: Any) -> str:
+        """Connects and asks for a session: a new one, unless `session_token` proves one.
+
+        The server confirms with the conversation's id and signed token, kept for `say`;
+        `session_request` may hold anything a client could send (an id of its choosing).
 
         Long-polling only: python-engineio's websocket client needs a newer aiohttp
         than Rasa 3.6 allows. The browser tests use the websocket, as visitors do.
         """
         await self.client.connect(self.server_url, headers={"Origin": self.origin}, transports=["polling"])
-        await self.client.emit("session_request", {"session_id": session_id})
-        self.session_id = await asyncio.wait_for(self._confirmed.get(), ANSWER_TIMEOUT_SECONDS)
+        await self.client.emit("session_request", session_request)
+        confirmation = await asyncio.wait_for(self._confirmed.get(), ANSWER_TIMEOUT_SECONDS)
+        self.session_id, self.session_token = confirmation["session_id"], confirmation["session_token"]
         return self.session_id
 
     async def close(self) -> None:
@@ -48,8 +54,9 @@ class ChatSocket:
                 await read_loop
 
     async def say(self, text: Any, **extra: Any) -> List[Dict[str, Any]]:
-        """Sends a visitor message and returns the assistant's replies to it."""
-        return await self.emit("user_uttered", {"message": text, "session_id": self.session_id, **extra})
+        """Sends a visitor message with the session's token and returns the assistant's replies."""
+        message = {"message": text, "session_id": self.session_id, "session_token": self.session_token}
+        return await self.emit("user_uttered", {**message, **extra})
 
     async def emit(self, event: str, data: Any) -> List[Dict[str, Any]]:
         """Emits any event and returns what comes back until the assistant falls quiet."""

@@ -10,9 +10,14 @@ from typing import Any, Dict, List
 
 import requests
 
+from assistant.database import engine_for
+from channels.message_receipts import handled_ids
+from channels.messenger_background import message_id
 from tests.channels.graph_api import GraphApiStandIn
 
 PAGE_ID = "1234567890"
+# Generous: on a loaded 2-core machine a batch of messages can take a while.
+HANDLING_TIMEOUT_SECONDS = 120.0
 
 
 @dataclass(frozen=True)
@@ -120,7 +125,21 @@ class MessengerWebhook:
         before = len(self.graph.messages_to(psid))
         answer = self.post(webhook_body(*events))
         assert answer.status_code == 200, answer.text
+        self.wait_until_handled(*events)
         return self.graph.messages_to(psid)[before:]
+
+    def wait_until_handled(self, *events: Dict[str, Any], timeout: float = HANDLING_TIMEOUT_SECONDS) -> None:
+        """Waits until the assistant has finished with every message of these events.
+
+        The webhook answers before the events are handled; the channel records in
+        the database when it is done with each message id, after its replies went out.
+        """
+        message_ids = {mid for mid in (message_id(event) for event in events) if mid}
+        engine = engine_for(self.database_url)
+        deadline = time.monotonic() + timeout
+        while handled_ids(engine, message_ids) != message_ids:
+            assert time.monotonic() < deadline, f"messages not handled within {timeout} s"
+            time.sleep(0.05)
 
     def say(self, psid: str, text: str) -> List[Dict[str, Any]]:
         """The visitor types `text`; returns what the assistant sent back."""

@@ -4,6 +4,7 @@ import hashlib
 import hmac
 import json
 import logging
+import time
 from typing import Any, Dict, List
 
 import pytest
@@ -186,10 +187,56 @@ def test_reads_deliveries_reactions_and_unknown_events_are_acknowledged_and_igno
 
 def test_every_event_of_a_batch_is_answered(messenger: MessengerWebhook, graph_api: GraphApiStandIn) -> None:
     first, second = new_psid(), new_psid()
-    answer = messenger.post(webhook_body(text_event(first, "what is IFS?"), text_event(second, "what is KAP?")))
+    events = (text_event(first, "what is IFS?"), text_event(second, "what is KAP?"))
+    answer = messenger.post(webhook_body(*events))
     assert answer.status_code == 200
+    messenger.wait_until_handled(*events)
     assert "Internal Family Systems" in _texts(graph_api.messages_to(first))
     assert graph_api.messages_to(second)
+
+
+# Answered at once, handled in the background, each message once
+
+BATCH_SCRIPT = ("hello", "what is IFS?", "what is KAP?", "is ketamine safe?")
+BATCH_ACK_SECONDS = 1.0  # Meta retries slow webhooks; measured answers take milliseconds
+
+
+def _visitor_texts(database_url: str, psid: str) -> List[str]:
+    return [json.loads(data).get("text") for kind, data in stored_events(database_url, psid) if kind == "user"]
+
+
+def test_a_replayed_signed_request_is_handled_once(messenger: MessengerWebhook, psid: str) -> None:
+    event = text_event(psid, "what is IFS?")
+    raw = json.dumps(webhook_body(event)).encode()
+    assert messenger.post(raw).status_code == 200
+    messenger.wait_until_handled(event)
+    answered = len(messenger.graph.messages_to(psid))
+
+    replays = [messenger.post(raw) for _ in range(3)]
+    later = messenger.say(psid, "what is KAP?")  # queued behind the replays, so they are done
+
+    assert [replay.status_code for replay in replays] == [200, 200, 200]
+    assert answered > 0 and len(messenger.graph.messages_to(psid)) == answered + len(later)
+    assert _visitor_texts(messenger.database_url, psid) == ["what is IFS?", "what is KAP?"]
+
+
+def test_a_batch_of_100_events_is_acknowledged_at_once_and_every_event_is_answered_in_order(
+    messenger: MessengerWebhook,
+) -> None:
+    visitors = [new_psid() for _ in range(25)]
+    events = [text_event(visitor, text) for text in BATCH_SCRIPT for visitor in visitors]
+    raw = json.dumps(webhook_body(*events)).encode()
+
+    started = time.monotonic()
+    answer = messenger.post(raw)
+    acknowledged_in = time.monotonic() - started
+
+    assert answer.status_code == 200 and len(events) == 100
+    assert acknowledged_in < BATCH_ACK_SECONDS, f"acknowledged in {acknowledged_in:.3f} s"
+    messenger.wait_until_handled(*events)
+    for visitor in visitors:
+        assert _visitor_texts(messenger.database_url, visitor) == list(BATCH_SCRIPT)
+        assert len(messenger.graph.messages_to(visitor)) >= len(BATCH_SCRIPT)
 
 
 # Bad input

@@ -72,10 +72,21 @@ def test_a_visitor_asks_books_and_finds_the_conversation_after_a_reload(visit: V
 
     assert seen["afterReload"] == seen["before"]
     assert seen["sessionAfterReload"] == seen["sessionBefore"]
+    assert seen["tokenBefore"].startswith(seen["sessionBefore"] + ".")
     assert seen["afterReopening"][: len(seen["before"])] == seen["before"]
     assert any("Internal Family Systems" in line for line in seen["afterReopening"][len(seen["before"]) :])
     assert all(host.startswith("127.0.0.1:") for host in seen["hosts"]), seen["hosts"]
     assert seen["dialogs"] == []
+
+
+def test_a_browser_with_a_stolen_id_and_a_made_up_token_gets_its_own_new_conversation(visit: Visit) -> None:
+    seen = visit("stolen_session")
+    assert seen["thiefSession"] and seen["thiefSession"] != seen["victimSession"]
+    assert seen["thiefToken"] != seen["forgedToken"]
+    assert "automated assistant" in seen["thiefTranscript"][0]
+    assert not any("what name" in line or "How can she reach you" in line for line in seen["thiefTranscript"])
+    assert "visitor: Jordan" not in seen["victimTranscript"], "the other browser wrote into the visitor's chat"
+    assert any("How can she reach you" in line for line in seen["victimTranscript"])
 
 
 def test_keyboard_alone_opens_the_chat_asks_presses_a_reply_and_closes_it(visit: Visit) -> None:

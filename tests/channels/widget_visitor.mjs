@@ -11,6 +11,8 @@ import path from 'node:path';
 import { launchChromium } from '../browser/chromium.mjs';
 
 const WAIT_MS = 30000;
+// The first turn after the assistant starts warms its models: slow on a loaded machine.
+const FIRST_WORDS_WAIT_MS = 90000;
 const PRACTICE = /Chat with /;
 
 function chatParts(page) {
@@ -26,9 +28,9 @@ function chatParts(page) {
   };
 }
 
-async function waitForAssistant(page, text, step) {
+async function waitForAssistant(page, text, step, timeout = WAIT_MS) {
   try {
-    await chatParts(page).assistantMessages.filter({ hasText: text }).last().waitFor({ timeout: WAIT_MS });
+    await chatParts(page).assistantMessages.filter({ hasText: text }).last().waitFor({ timeout });
   } catch (error) {
     const seen = await transcript(page);
     throw new Error(`${step}: the assistant never said ${JSON.stringify(String(text))}. Seen:\n${seen.join('\n')}`);
@@ -76,11 +78,16 @@ async function say(page, text) {
   await input.press('Enter');
 }
 
-async function storedSession(page) {
+async function storedConversation(page) {
   return page.evaluate(() => {
     const key = Object.keys(localStorage).find((name) => name.startsWith('practice-chat:'));
-    return key ? JSON.parse(localStorage.getItem(key)).sessionId : null;
+    return key ? { key, ...JSON.parse(localStorage.getItem(key)) } : null;
   });
+}
+
+async function storedSession(page) {
+  const kept = await storedConversation(page);
+  return kept ? kept.sessionId : null;
 }
 
 async function focusedLabel(page) {
@@ -107,7 +114,7 @@ async function openChat(page, url) {
   await page.goto(url);
   const chat = chatParts(page);
   await chat.launcher.click();
-  await waitForAssistant(page, 'automated assistant', 'opening the chat');
+  await waitForAssistant(page, 'automated assistant', 'opening the chat', FIRST_WORDS_WAIT_MS);
   return chat;
 }
 
@@ -165,6 +172,7 @@ async function askBookAndReload(browser, url, artifacts) {
 
   seen.before = await transcript(page);
   seen.sessionBefore = await storedSession(page);
+  seen.tokenBefore = (await storedConversation(page)).sessionToken;
   await page.reload();
   await chat.panel.waitFor({ timeout: WAIT_MS });
   await chat.visitorMessages.first().waitFor({ timeout: WAIT_MS });
@@ -354,7 +362,45 @@ async function contrastOf(locator, { graphic = false, pseudo = null } = {}) {
   }, [graphic, pseudo]);
 }
 
+// Another browser that knows a visitor's conversation id (from a shared screen, a
+// log, an email) puts it in its own storage with a made-up token and opens the chat.
+async function stolenSession(browser, url) {
+  const victim = await (await browser.newContext()).newPage();
+  await openChat(victim, url);
+  await say(victim, 'I want to book a call');
+  await waitForAssistant(victim, 'what name', 'the visitor asking to book');
+  const kept = await storedConversation(victim);
+  const forgedToken = `${kept.sessionId}.${'A'.repeat(43)}`;
+  const planted = JSON.stringify({ sessionId: kept.sessionId, sessionToken: forgedToken, messages: [], open: true, savedAt: Date.now() });
+
+  const thiefContext = await browser.newContext();
+  await thiefContext.addInitScript(
+    ([key, value]) => localStorage.getItem(key) || localStorage.setItem(key, value),
+    [kept.key, planted],
+  );
+  const thief = await thiefContext.newPage();
+  await thief.goto(url);
+  await waitForAssistant(thief, 'automated assistant', 'the other browser opening the chat');
+  const said = await chatParts(thief).assistantMessages.count();
+  await say(thief, 'Jordan');
+  await waitForAnswer(thief, said, 'the other browser giving a name');
+  const seen = {
+    victimSession: kept.sessionId,
+    thiefSession: await storedSession(thief),
+    thiefToken: (await storedConversation(thief)).sessionToken,
+    forgedToken,
+    thiefTranscript: await transcript(thief),
+  };
+  await say(victim, 'Jordan Lee');
+  await waitForAssistant(victim, 'How can she reach you', 'the visitor giving a name after the other browser');
+  seen.victimTranscript = await transcript(victim);
+  await thiefContext.close();
+  await victim.context().close();
+  return seen;
+}
+
 const SCENARIOS = {
+  stolen_session: stolenSession,
   ask_book_and_reload: askBookAndReload,
   keyboard_only: keyboardOnly,
   phone_screen: phoneScreen,

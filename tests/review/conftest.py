@@ -110,6 +110,14 @@ def review_app(running_assistant: RunningAssistant, conversations: Conversations
     stop_review_app(app)
 
 
+@pytest.fixture(scope="session")
+def empty_review_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningReviewApp]:
+    """A review app on a fresh database, for tests of the app itself that need no conversation."""
+    app = start_review_app(f"sqlite:///{tmp_path_factory.mktemp('empty') / 'review.db'}", PASSWORD)
+    yield app
+    stop_review_app(app)
+
+
 @pytest.fixture
 def therapist(review_app: RunningReviewApp) -> ReviewClient:
     """A client signed in as the therapist."""

@@ -29,10 +29,10 @@ class MailRecorder:
             return list(self.messages)
 
 
-def start_mail_server() -> tuple:
-    """Starts a recording SMTP server; returns (controller, recorder, port)."""
+def start_mail_server(port: int | None = None) -> tuple:
+    """Starts a recording SMTP server (on `port`, or a free one); returns (controller, recorder, port)."""
     recorder = MailRecorder()
-    port = free_port()
+    port = port or free_port()
     controller = Controller(recorder, hostname="127.0.0.1", port=port)
     controller.start()
     return controller, recorder, port

@@ -6,7 +6,7 @@ as `make run` starts it), against whatever database the test gives it.
 
 import re
 import secrets
-import shutil
+import sqlite3
 import subprocess
 import time
 from dataclasses import dataclass
@@ -101,9 +101,18 @@ def signed_in_client(app: RunningReviewApp) -> ReviewClient:
 
 
 def copy_sqlite_database(database_url: str, destination: Path) -> str:
-    """Copies an SQLite database file (a real one, filled by real conversations)."""
-    source = Path(database_url.removeprefix("sqlite:///"))
-    shutil.copyfile(source, destination)
+    """Copies an SQLite database file (a real one, filled by real conversations).
+
+    Through SQLite's backup API: the database is in WAL mode, so the newest
+    events may still be in its `-wal` file, which a plain file copy would miss.
+    """
+    source = sqlite3.connect(database_url.removeprefix("sqlite:///"), timeout=30)
+    target = sqlite3.connect(destination)
+    try:
+        source.backup(target)
+    finally:
+        target.close()
+        source.close()
     return f"sqlite:///{destination}"
 
 

@@ -167,9 +167,9 @@ def test_pages_forbid_scripts_framing_caching_and_referrers(therapist: ReviewCli
 
 
 @pytest.fixture
-def throttled_app(running_assistant) -> Iterator[RunningReviewApp]:
-    """A review app of its own: these tests lock the loopback address out of it."""
-    app = start_review_app(running_assistant.database_url, PASSWORD)
+def throttled_app(tmp_path) -> Iterator[RunningReviewApp]:
+    """A review app on a database of its own, where the throttle records these tests' lockouts."""
+    app = start_review_app(f"sqlite:///{tmp_path / 'throttled.db'}", PASSWORD)
     yield app
     stop_review_app(app)
 

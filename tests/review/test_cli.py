@@ -170,3 +170,16 @@ def test_a_password_set_while_the_app_runs_works_without_a_restart(
         assert client.get(f"/conversations/{conversations.faq}").status_code == 200
     finally:
         stop_review_app(app)
+
+
+@pytest.mark.parametrize("limit", ["-1", "0", "ten", "²"])
+def test_list_refuses_a_limit_that_is_not_a_positive_whole_number(tmp_path: Path, limit: str) -> None:
+    result = review_cli(f"sqlite:///{tmp_path / 'empty.db'}", "list", "--limit", limit)
+
+    assert result.returncode == 2 and "whole number above zero" in result.stderr
+
+
+def test_unlock_works_on_a_database_that_never_saw_a_sign_in(tmp_path: Path) -> None:
+    result = review_cli(f"sqlite:///{tmp_path / 'empty.db'}", "unlock")
+
+    assert result.returncode == 0 and "Sign-in is open again (0 recent" in result.stdout

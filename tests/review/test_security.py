@@ -1,11 +1,11 @@
-"""Passwords, session cookies, CSRF tokens and the sign-in throttle, one by one."""
+"""Passwords, session cookies, device cookies and CSRF tokens, one by one."""
 
 import pytest
 
 from review.security import (
     MINIMUM_PASSWORD_LENGTH,
+    DeviceCookies,
     SessionManager,
-    SignInThrottle,
     csrf_token_matches,
     hash_password,
     password_problem,
@@ -111,49 +111,12 @@ def test_a_csrf_token_must_be_the_sessions_own(clock: FakeClock) -> None:
     assert not csrf_token_matches(None, session.csrf_token)
 
 
-def test_each_failed_sign_in_doubles_the_wait(clock: FakeClock) -> None:
-    throttle = SignInThrottle(max_failures=10, base_delay=0.5, max_delay=100, clock=clock)
+def test_a_device_cookie_reads_back_only_with_its_key() -> None:
+    devices = DeviceCookies("secret")
+    device_id, cookie = devices.issue()
 
-    delays = [throttle.record_failure("1.2.3.4") for _ in range(4)]
-
-    assert delays == [0.5, 1.0, 2.0, 4.0]
-    assert throttle.wait_seconds("1.2.3.4") == 4.0
-    assert throttle.wait_seconds("5.6.7.8") == 0.0
-
-
-def test_the_wait_is_capped(clock: FakeClock) -> None:
-    throttle = SignInThrottle(max_failures=50, base_delay=1, max_delay=3, clock=clock)
-    assert max(throttle.record_failure("a") for _ in range(10)) == 3
-
-
-def test_too_many_failures_lock_the_address_out(clock: FakeClock) -> None:
-    throttle = SignInThrottle(max_failures=3, lockout=600, clock=clock)
-    for _ in range(3):
-        delay = throttle.record_failure("a")
-
-    assert delay == 600
-    clock.now += 599
-    assert throttle.wait_seconds("a") > 0
-    clock.now += 2
-    assert throttle.wait_seconds("a") == 0
-
-
-def test_a_success_forgets_the_failures(clock: FakeClock) -> None:
-    throttle = SignInThrottle(base_delay=1, clock=clock)
-    throttle.record_failure("a")
-    throttle.record_failure("a")
-
-    throttle.record_success("a")
-
-    assert throttle.wait_seconds("a") == 0
-    assert throttle.record_failure("a") == 1
-
-
-def test_failures_older_than_the_window_are_forgotten(clock: FakeClock) -> None:
-    throttle = SignInThrottle(base_delay=1, window=900, clock=clock)
-    throttle.record_failure("a")
-    throttle.record_failure("a")
-
-    clock.now += 901
-
-    assert throttle.record_failure("a") == 1
+    assert devices.read(cookie) == device_id
+    assert devices.issue(device_id)[0] == device_id
+    assert DeviceCookies("other secret").read(cookie) is None
+    assert devices.read(cookie[:-2] + ("AA" if not cookie.endswith("AA") else "BB")) is None
+    assert devices.read(None) is None and devices.read("") is None

@@ -78,6 +78,7 @@ export function ChatWidget({ settings, storage }) {
   const [open, setOpen] = useState(saved.open);
   const [messages, setMessages] = useState(saved.messages);
   const [sessionId, setSessionId] = useState(saved.sessionId);
+  const [sessionToken, setSessionToken] = useState(saved.sessionToken);
   const [status, setStatus] = useState('connecting');
   const [typing, setTyping] = useState(false);
   const [draft, setDraft] = useState('');
@@ -88,6 +89,7 @@ export function ChatWidget({ settings, storage }) {
   const input = useRef(null);
   const panel = useRef(null);
   const greeted = useRef(saved.messages.length > 0);
+  const knownSession = useRef(saved.sessionId);
 
   const showTyping = useCallback((milliseconds) => {
     setTyping(true);
@@ -101,10 +103,18 @@ export function ChatWidget({ settings, storage }) {
     connection.current = openConnection({
       server: settings.server,
       socketPath: settings.socketPath,
-      sessionId,
+      sessionToken,
       onStatus: setStatus,
-      onSession: (id) => {
+      onSession: ({ sessionId: id, sessionToken: token }) => {
+        if (knownSession.current && knownSession.current !== id) {
+          // The server did not accept the kept token (a new signing key, say): the
+          // conversation shown is no longer the one the assistant has, so begin anew.
+          setMessages([]);
+          greeted.current = false;
+        }
+        knownSession.current = id;
         setSessionId(id);
+        setSessionToken(token);
         if (!greeted.current) {
           greeted.current = true;
           connection.current.send(settings.initPayload);
@@ -122,8 +132,10 @@ export function ChatWidget({ settings, storage }) {
   useEffect(() => () => connection.current && connection.current.close(), []);
 
   useEffect(() => {
-    if (sessionId) saveConversation(storage, settings.storageKey, { sessionId, messages, open });
-  }, [sessionId, messages, open, storage, settings.storageKey]);
+    if (sessionId && sessionToken) {
+      saveConversation(storage, settings.storageKey, { sessionId, sessionToken, messages, open });
+    }
+  }, [sessionId, sessionToken, messages, open, storage, settings.storageKey]);
 
   useEffect(() => {
     if (open && input.current) input.current.focus();
@@ -164,6 +176,8 @@ export function ChatWidget({ settings, storage }) {
     greeted.current = false;
     setMessages([]);
     setSessionId(null);
+    setSessionToken(null);
+    knownSession.current = null;
     setTyping(false);
     setStatus('connecting');
     setGeneration((value) => value + 1);

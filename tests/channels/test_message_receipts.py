@@ -1,0 +1,41 @@
+"""A Messenger message id is taken once, remembered across restarts, and forgotten after days."""
+
+from pathlib import Path
+
+from assistant.database import dispose_engine, engine_for
+from channels.message_receipts import RETENTION_SECONDS, claim_message, handled_ids, mark_handled, prune
+
+T0 = 1_700_000_000.0
+
+
+def test_a_message_id_is_claimed_once_even_after_a_restart(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'assistant.db'}"
+    assert claim_message(engine_for(url), "m_1", now=T0) is True
+    assert claim_message(engine_for(url), "m_1", now=T0 + 1) is False
+
+    dispose_engine(url)  # as when the Rasa server restarts: a new engine, nothing in memory
+
+    assert claim_message(engine_for(url), "m_1", now=T0 + 60) is False
+    assert claim_message(engine_for(url), "m_2", now=T0 + 60) is True
+    dispose_engine(url)
+
+
+def test_a_message_counts_as_handled_only_once_marked(tmp_path: Path) -> None:
+    engine = engine_for(f"sqlite:///{tmp_path / 'assistant.db'}")
+    claim_message(engine, "m_1", now=T0)
+    claim_message(engine, "m_2", now=T0)
+
+    mark_handled(engine, "m_2", now=T0 + 2)
+
+    assert handled_ids(engine, ["m_1", "m_2", "m_unknown"]) == {"m_2"}
+
+
+def test_ids_older_than_the_retention_period_are_forgotten(tmp_path: Path) -> None:
+    engine = engine_for(f"sqlite:///{tmp_path / 'assistant.db'}")
+    claim_message(engine, "m_old", now=T0)
+    claim_message(engine, "m_recent", now=T0 + RETENTION_SECONDS - 60)
+
+    assert prune(engine, now=T0 + RETENTION_SECONDS + 1) == 1
+
+    assert claim_message(engine, "m_old", now=T0 + RETENTION_SECONDS + 2) is True
+    assert claim_message(engine, "m_recent", now=T0 + RETENTION_SECONDS + 2) is False
