@@ -76,7 +76,12 @@ def _alert(database_url: str, alert_id: int) -> Dict[str, Any]:
 
 
 def _emails_with_body(recorder: MailRecorder, body: str) -> list:
-    return [email for email in recorder.received() if email.get_content() == body]
+    """The recorded emails whose text is `body` (line endings as SMTP carried them)."""
+    return [email for email in recorder.received() if _lines(email.get_content()) == _lines(body)]
+
+
+def _lines(text: str) -> List[str]:
+    return [line.rstrip() for line in text.strip().splitlines()]
 
 
 def test_an_alert_raised_while_the_mail_server_is_down_is_emailed_exactly_once_when_it_is_back(

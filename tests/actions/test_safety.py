@@ -48,14 +48,17 @@ async def test_a_crisis_sets_the_flag_and_clears_booking_details(make_tracker) -
     assert dispatcher.messages[0]["response"] == "utter_crisis_follow_up"
 
 
-async def test_a_crisis_emails_the_therapist_a_link_without_the_message(make_tracker, smtp_inbox) -> None:
+async def test_a_crisis_emails_the_therapist_a_link_without_the_message_or_the_conversation_id(
+    make_tracker, smtp_inbox
+) -> None:
     tracker = make_tracker(latest_message={"text": "I want to end my life", "intent": {"name": "crisis"}})
     await ActionFlagCrisis().run(CollectingDispatcher(), tracker, {})
     await asyncio.get_running_loop().run_in_executor(None, smtp_inbox.received.wait, 10)
     assert len(smtp_inbox.messages) == 1
     email = smtp_inbox.messages[0]
-    assert "http://review.test/conversations/visitor-1" in email
+    assert "http://review.test/alerts/" in email
     assert "end my life" not in email
+    assert "visitor-1" not in email
 
 
 async def test_a_medical_question_is_deferred_to_the_prescriber_without_the_crisis_script(make_tracker) -> None:
