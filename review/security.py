@@ -53,6 +53,16 @@ def password_problem(password: str) -> str | None:
     return None
 
 
+def signed_content(serializer: URLSafeTimedSerializer, cookie: str | None, max_age: int) -> object | None:
+    """What a signed cookie carries, or None when it is missing, forged or older than `max_age`."""
+    if not cookie:
+        return None
+    try:
+        return serializer.loads(cookie, max_age=max_age)
+    except BadSignature:
+        return None
+
+
 @dataclass
 class Session:
     """A browser's session: its CSRF token, and whether the therapist signed in with it."""
@@ -87,12 +97,7 @@ class SessionManager:
 
     def read(self, cookie: str | None) -> Session | None:
         """The session in a cookie, or None if it is missing, forged or expired."""
-        if not cookie:
-            return None
-        try:
-            content = self._serializer.loads(cookie, max_age=self._max_age)
-        except BadSignature:
-            return None
+        content = signed_content(self._serializer, cookie, self._max_age)
         if not isinstance(content, dict) or not content.get("sid") or not content.get("csrf"):
             return None
         session_id = str(content["sid"])
@@ -149,10 +154,5 @@ class DeviceCookies:
 
     def read(self, cookie: str | None) -> str | None:
         """The device id in a cookie, or None if it is missing, forged or expired."""
-        if not cookie:
-            return None
-        try:
-            device_id = self._serializer.loads(cookie, max_age=self._max_age)
-        except BadSignature:
-            return None
+        device_id = signed_content(self._serializer, cookie, self._max_age)
         return device_id if isinstance(device_id, str) and 0 < len(device_id) <= 64 else None

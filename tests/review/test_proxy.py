@@ -18,22 +18,24 @@ from tests.review.servers import CSRF_FIELD, ReviewClient, RunningReviewApp, sta
 HTTPS = {"X-Forwarded-Proto": "https"}
 
 
+def _app_with(tmp_path_factory: pytest.TempPathFactory, name: str, env: Dict[str, str]) -> Iterator[RunningReviewApp]:
+    """A review app on its own database with `env` added to its environment."""
+    database_url = f"sqlite:///{tmp_path_factory.mktemp(name) / 'review.db'}"
+    app = start_review_app(database_url, PASSWORD, env)
+    yield app
+    stop_review_app(app)
+
+
 @pytest.fixture(scope="module")
 def https_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningReviewApp]:
     """The app whose public address is https (REVIEW_BASE_URL)."""
-    database_url = f"sqlite:///{tmp_path_factory.mktemp('https') / 'review.db'}"
-    app = start_review_app(database_url, PASSWORD, {"REVIEW_BASE_URL": "https://review.example-practice.com"})
-    yield app
-    stop_review_app(app)
+    yield from _app_with(tmp_path_factory, "https", {"REVIEW_BASE_URL": "https://review.example-practice.com"})
 
 
 @pytest.fixture(scope="module")
 def proxied_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningReviewApp]:
     """The app behind a trusted proxy, with a plain-HTTP base address."""
-    database_url = f"sqlite:///{tmp_path_factory.mktemp('proxied') / 'review.db'}"
-    app = start_review_app(database_url, PASSWORD, {"REVIEW_TRUSTED_PROXY_HEADER": "X-Forwarded-For"})
-    yield app
-    stop_review_app(app)
+    yield from _app_with(tmp_path_factory, "proxied", {"REVIEW_TRUSTED_PROXY_HEADER": "X-Forwarded-For"})
 
 
 def sign_in(app: RunningReviewApp, headers: Dict[str, str] | None = None) -> requests.Response:
