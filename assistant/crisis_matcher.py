@@ -10,8 +10,10 @@ The parse result then says why under `safety_net`, so the therapist's review can
 tell a rule match from a classifier verdict.
 
 Not every alarming word is danger. Words inside an everyday idiom ("this wait is
-killing me") never count; an acute phrase next to a context that makes it history,
-grief or a question about the treatment ("I was suicidal years ago", "can you
+killing me") never count, and when only the classifier calls such a message a
+crisis, the idiom overrules it (the next intent, or an unknown question). An
+acute phrase next to a context that makes it history, grief or a question about
+the treatment ("I was suicidal years ago", "can you
 overdose on ketamine") is a sensitive mention, as are the file's `sensitive`
 words. A sensitive mention keeps the classifier's verdict (the visitor's question
 gets its answer) and is recorded under `sensitive_mention`, so that the answer
@@ -31,7 +33,13 @@ from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from assistant.parse_keys import CRISIS_INTENT, SAFETY_NET_KEY, SENSITIVE_MENTION_KEY
+from assistant.parse_keys import (
+    CRISIS_INTENT,
+    IDIOM_KEY,
+    SAFETY_NET_KEY,
+    SENSITIVE_MENTION_KEY,
+    UNKNOWN_INTENT,
+)
 
 FALLBACK_INTENT = "nlu_fallback"
 WILDCARD = "*"
@@ -64,6 +72,8 @@ class SafetyVerdict:
     phrase: str | None = None
     # the not_acute context found in the message (history, someone else, a risk question)
     context: str | None = None
+    # an everyday idiom found in a message that is neither acute nor sensitive
+    idiom: str | None = None
 
 
 @dataclass(frozen=True)
@@ -148,7 +158,9 @@ class CrisisPhraseRules:
         if acute:
             return SafetyVerdict(SENSITIVE, acute[0].phrase, context)
         sensitive = self._live_spans(self._sensitive, doc, idioms)
-        return SafetyVerdict(SENSITIVE, sensitive[0].phrase, context) if sensitive else SafetyVerdict(None)
+        if sensitive:
+            return SafetyVerdict(SENSITIVE, sensitive[0].phrase, context)
+        return SafetyVerdict(None, idiom=idioms[0].phrase if idioms else None)
 
     def _matcher(self, phrases: Sequence[str]) -> Any:
         from spacy.matcher import Matcher
@@ -222,11 +234,19 @@ class CrisisSafetyNet(GraphComponent):
             # keep the classifier's `crisis` verdict even when the fallback
             # classifier found it too unsure, down to this confidence
             "classifier_floor": 0.3,
+            # after an idiom overrules `crisis`, the classifier's next intent is
+            # taken from this confidence up (else the message is an unknown question)
+            "idiom_next_intent_floor": 0.3,
+            # a message with no idiom and no sensitive context is a crisis when the
+            # classifier ranked `crisis` anywhere with at least this confidence
+            "crisis_runner_up_floor": 0.15,
         }
 
     def __init__(self, config: Dict[str, Any], rules: CrisisPhraseRules) -> None:
         """Keeps the compiled rules; see `create` for where they come from."""
         self._floor = float(config["classifier_floor"])
+        self._idiom_next_floor = float(config.get("idiom_next_intent_floor", 0.3))
+        self._runner_up_floor = float(config.get("crisis_runner_up_floor", 0.15))
         self._rules = rules
 
     @classmethod
@@ -273,6 +293,8 @@ class CrisisSafetyNet(GraphComponent):
                 self._mark_crisis(message, match)
             elif verdict.level == SENSITIVE:
                 self._mark_sensitive(message, verdict)
+            elif verdict.idiom is not None:
+                self._overrule_with_idiom(message, verdict.idiom)
         return messages
 
     def check(self, message: Message, verdict: SafetyVerdict | None = None) -> CrisisMatch | None:
@@ -283,8 +305,12 @@ class CrisisSafetyNet(GraphComponent):
         verdict = verdict or self._rules.assess(text)
         if verdict.level == ACUTE:
             return CrisisMatch(reason="phrase", phrase=verdict.phrase)
+        if verdict.idiom is not None:
+            return None
         if self._classifier_leaned_to_crisis(message):
             return CrisisMatch(reason="classifier_below_threshold")
+        if verdict.level is None and self._classifier_considered_crisis(message):
+            return CrisisMatch(reason="classifier_runner_up")
         return None
 
     def _classifier_leaned_to_crisis(self, message: Message) -> bool:
@@ -295,6 +321,21 @@ class CrisisSafetyNet(GraphComponent):
         return bool(ranking) and ranking[0].get("name") == CRISIS_INTENT and (
             ranking[0].get("confidence") or 0.0
         ) >= self._floor
+
+    def _classifier_considered_crisis(self, message: Message) -> bool:
+        """Whether `crisis` was a serious reading of the classifier, though not its first.
+
+        Indirect warning signs ("nothing matters anymore", a goodbye) are learned,
+        not listed, and the classifier's first choice for them wavers between
+        trainings. A missed crisis costs far more than a needless crisis line, so a
+        message the rules find nothing ordinary in (no idiom, no told history or
+        question about the treatment) is a crisis when the classifier gave `crisis`
+        at least `crisis_runner_up_floor`.
+        """
+        return any(
+            r.get("name") == CRISIS_INTENT and (r.get("confidence") or 0.0) >= self._runner_up_floor
+            for r in message.get(INTENT_RANKING_KEY) or []
+        )
 
     @staticmethod
     def _mark_sensitive(message: Message, verdict: SafetyVerdict) -> None:
@@ -322,6 +363,29 @@ class CrisisSafetyNet(GraphComponent):
             message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
             mention.update(context=verdict.context, classifier_intent=CRISIS_INTENT)
         message.set(SENSITIVE_MENTION_KEY, mention, add_to_output=True)
+
+    def _overrule_with_idiom(self, message: Message, idiom: str) -> None:
+        """A classifier's `crisis` for words that only an idiom holds gives way.
+
+        The classifier learns "kill", "die" and "dead" as danger; in "this cake is
+        to die for" or "we killed ourselves moving house" the therapist's idiom list
+        says they are not. The message takes the classifier's next intent when it is
+        reasonably sure of it, and otherwise becomes an unknown question; the parse
+        result records the idiom under `everyday_idiom` for the review.
+        """
+        intent = (message.get(INTENT) or {}).get("name")
+        if intent != CRISIS_INTENT:
+            return
+        ranking = [
+            r for r in message.get(INTENT_RANKING_KEY) or [] if r.get("name") not in (CRISIS_INTENT, FALLBACK_INTENT)
+        ]
+        if not ranking or (ranking[0].get("confidence") or 0.0) < self._idiom_next_floor:
+            ranking = [{"name": UNKNOWN_INTENT, "confidence": 1.0}] + [
+                r for r in ranking if r.get("name") != UNKNOWN_INTENT
+            ]
+        message.set(INTENT, dict(ranking[0]), add_to_output=True)
+        message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
+        message.set(IDIOM_KEY, {"idiom": idiom, "classifier_intent": CRISIS_INTENT}, add_to_output=True)
 
     @staticmethod
     def _mark_crisis(message: Message, match: CrisisMatch) -> None:

@@ -51,6 +51,8 @@ def test_an_explicit_danger_phrase_is_caught_in_any_word_form(rules, message: st
         "I'm not suicidal, just depressed",
         "is there any danger in taking ketamine?",
         "what are the risks?",
+        "if I'm going to be late, can I still come in?",
+        "can i still take all my meds the morning of the session?",
         "",
         "   ",
         "?!",
@@ -170,3 +172,81 @@ def test_a_crisis_verdict_of_the_classifier_yields_to_a_told_history(graded_rule
         "phrase": "suicidal", "context": "suicidal in college", "classifier_intent": "crisis",
     }
     assert message.get("safety_net") is None
+
+
+def _classified_as_crisis(text: str, *ranking: tuple) -> Message:
+    """A message the classifier called a crisis, with its runners-up."""
+    entries = [{"name": "crisis", "confidence": 0.8}] + [{"name": n, "confidence": c} for n, c in ranking]
+    return Message({"text": text, "intent": dict(entries[0]), "intent_ranking": entries})
+
+
+def test_an_idiom_overrules_the_classifiers_crisis_and_the_next_intent_answers(graded_rules) -> None:
+    message = _classified_as_crisis("I'm dying to know what a session feels like", ("faq", 0.6))
+    _net(graded_rules).process([message])
+    assert message.get("intent")["name"] == "faq"
+    assert message.get("everyday_idiom") == {"idiom": "dying to", "classifier_intent": "crisis"}
+    assert message.get("safety_net") is None
+
+
+def test_an_idiom_with_no_likely_next_intent_becomes_an_unknown_question(graded_rules) -> None:
+    message = _classified_as_crisis("this queue is killing me", ("faq", 0.1))
+    _net(graded_rules).process([message])
+    assert message.get("intent")["name"] == "out_of_scope"
+
+
+def test_an_idiom_never_hides_a_danger_phrase_elsewhere_in_the_message(graded_rules) -> None:
+    message = _classified_as_crisis("this wait is killing me and I want to die", ("faq", 0.6))
+    _net(graded_rules).process([message])
+    assert message.get("intent")["name"] == "crisis"
+    assert message.get("everyday_idiom") is None
+
+
+def test_an_idiom_beside_a_sensitive_word_keeps_the_classifiers_crisis(graded_rules) -> None:
+    message = _classified_as_crisis("the overdose news is killing me", ("faq", 0.6))
+    _net(graded_rules).process([message])
+    assert message.get("intent")["name"] == "crisis"
+
+
+def test_the_shipped_idioms_never_touch_a_crisis_line_of_the_training_data(rules) -> None:
+    """No crisis example the assistant learned from holds a listed idiom, so the idiom can overrule."""
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    crisis_lines = [
+        m.get("text") for m in load_data(str(PROJECT_ROOT / "data" / "nlu")).intent_examples if m.get("intent") == "crisis"
+    ]
+    assert crisis_lines
+    assert [text for text in crisis_lines if rules.assess(text).idiom is not None] == []
+
+
+def test_crisis_as_the_classifiers_serious_second_reading_gives_crisis(graded_rules) -> None:
+    message = Message(
+        {
+            "text": "nothing feels worth it lately",
+            "intent": {"name": "faq", "confidence": 0.6},
+            "intent_ranking": [{"name": "faq", "confidence": 0.6}, {"name": "crisis", "confidence": 0.3}],
+        }
+    )
+    _net(graded_rules).process([message])
+    assert message.get("intent")["name"] == "crisis"
+    assert message.get("safety_net")["reason"] == "classifier_runner_up"
+
+
+def test_a_faint_crisis_reading_or_a_told_history_keeps_the_answer(graded_rules) -> None:
+    faint = Message(
+        {
+            "text": "how long is a session?",
+            "intent": {"name": "faq", "confidence": 0.9},
+            "intent_ranking": [{"name": "faq", "confidence": 0.9}, {"name": "crisis", "confidence": 0.05}],
+        }
+    )
+    history = Message(
+        {
+            "text": "my brother died by suicide, can IFS help?",
+            "intent": {"name": "faq", "confidence": 0.6},
+            "intent_ranking": [{"name": "faq", "confidence": 0.6}, {"name": "crisis", "confidence": 0.35}],
+        }
+    )
+    _net(graded_rules).process([faint, history])
+    assert faint.get("intent")["name"] == "faq"
+    assert history.get("intent")["name"] == "faq"
+    assert history.get("sensitive_mention") is not None
