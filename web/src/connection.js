@@ -9,6 +9,20 @@
 import { io } from 'socket.io-client';
 
 /**
+ * What each message tells the assistant besides its text: the browser's time
+ * zone, so that offered call times are shown in the visitor's own time without
+ * asking. Nothing else about the browser is sent.
+ */
+function messageMetadata() {
+  try {
+    const timeZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    return timeZone ? { time_zone: timeZone } : {};
+  } catch {
+    return {};
+  }
+}
+
+/**
  * Opens the socket to the assistant.
  *
  * @param {object} options server, socketPath, sessionToken (or null for a new session),
@@ -35,7 +49,7 @@ export function openConnection({ server, socketPath, sessionToken, onSession, on
     currentToken = token;
     confirmed = true;
     onSession({ sessionId: id, sessionToken: token });
-    while (waiting.length) socket.emit('user_uttered', { message: waiting.shift(), session_token: token });
+    while (waiting.length) socket.emit('user_uttered', { message: waiting.shift(), session_token: token, metadata: messageMetadata() });
   });
   socket.on('bot_uttered', (message) => onBotMessage(message));
   socket.on('connect_error', () => onStatus('unavailable'));
@@ -47,7 +61,7 @@ export function openConnection({ server, socketPath, sessionToken, onSession, on
   return {
     send(text) {
       if (socket.connected && confirmed) {
-        socket.emit('user_uttered', { message: text, session_token: currentToken });
+        socket.emit('user_uttered', { message: text, session_token: currentToken, metadata: messageMetadata() });
       } else {
         waiting.push(text);
       }
