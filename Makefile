@@ -9,6 +9,7 @@ PY := $(VENV)/bin/python
 RASA := $(VENV)/bin/rasa
 MODEL := models/assistant.tar.gz
 CHROMIUM := /usr/bin/chromium
+DEPLOY_TOOLS := /usr/bin/docker-compose /usr/sbin/haproxy
 BROWSER_TOOLS := tests/browser
 WIDGET := web/dist/practice-chat.js
 WIDGET_SOURCES := web/build.mjs web/package-lock.json $(wildcard web/src/*)
@@ -21,7 +22,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TF_CPP_MIN_LOG_LEVEL := 3
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
-.PHONY: help setup train run shell test bench lint clean browser-deps review-password web
+.PHONY: help setup train run shell test bench lint clean browser-deps review-password web deploy-deps cluster
 
 help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -47,10 +48,13 @@ $(MODEL): $(TRAINING_INPUTS)
 run: train web ## Start the assistant (action server, Rasa with REST and socket.io), the review app and the chat widget demo page
 	$(PY) -m assistant.launch
 
+cluster: train deploy-deps ## Start the scale-out setup here: Rasa replicas and action servers behind HAProxy, on PostgreSQL, Redis and RabbitMQ (README)
+	$(PY) -m assistant.cluster
+
 shell: train ## Chat with the assistant in the terminal
 	$(PY) -m assistant.launch --shell
 
-test: train browser-deps web ## Validate the data, run the test stories and the pytest suite
+test: train browser-deps deploy-deps web ## Validate the data, run the test stories and the pytest suite
 	$(RASA) data validate --domain domain.yml --data data --config config.yml --fail-on-warnings
 	eval "$$($(PY) -m assistant.service_environment)" && $(RASA) test core --stories tests/test_stories.yml --model $(MODEL) --endpoints endpoints.yml --fail-on-prediction-errors --out results/stories
 	$(PY) -m pytest
@@ -69,6 +73,12 @@ browser-deps: $(CHROMIUM) $(BROWSER_TOOLS)/node_modules/.package-lock.json ## De
 $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
+
+deploy-deps: $(DEPLOY_TOOLS) ## Debian's HAProxy (make cluster's load balancer) and docker-compose (checks deploy/) (once)
+
+$(DEPLOY_TOOLS):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq docker-compose haproxy
 
 $(BROWSER_TOOLS)/node_modules/.package-lock.json: $(BROWSER_TOOLS)/package.json $(BROWSER_TOOLS)/package-lock.json
 	cd $(BROWSER_TOOLS) && npm ci --no-audit --no-fund

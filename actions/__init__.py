@@ -4,4 +4,4 @@ rasa-sdk imports this package and registers every Action subclass it finds in th
 modules below. Nothing here opens a database or reads a file at import time.
 """
 
-from actions import booking, faq, safety, session  # noqa: F401
+from actions import booking, faq, safety, session, visitor_rights  # noqa: F401

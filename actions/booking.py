@@ -1,4 +1,10 @@
-"""The booking form for the free consultation call: validation, submission, cancelling."""
+"""The booking form for the free consultation call: validation, submission, cancelling.
+
+With a calendar connected (`CALDAV_URL`), the form asks for the visitor's time zone
+(unless the chat widget reported it) and offers free times instead of asking which
+times suit; `actions.booking_calendar` does the calendar part and falls back to the
+plain request whenever the calendar can't be used.
+"""
 
 import asyncio
 import logging
@@ -10,6 +16,13 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.alerts import alert_therapist_in_background
+from actions.booking_calendar import (
+    book_chosen_time,
+    calendar_unused_reason,
+    check_chosen_time,
+    check_time_zone,
+    time_zone_slot_from_browser,
+)
 from actions.booking_details import (
     InvalidDetail,
     clean_name,
@@ -17,6 +30,7 @@ from actions.booking_details import (
     looks_like_question,
     parse_contact,
 )
+from actions.booking_emails import wants_email
 from actions.faq import send_faq_answer
 from actions.practice_text import response_values
 from assistant import settings
@@ -25,14 +39,21 @@ from assistant.database import engine_for, save_booking_request
 logger = logging.getLogger(__name__)
 
 FORM_NAME = "booking_form"
-CORRECTABLE_SLOTS = ("visitor_name", "contact", "preferred_times")
+CORRECTABLE_SLOTS = ("visitor_name", "contact", "preferred_times", "booking_slot")
+# The calendar steps that replace "which times suit you" while a calendar is in use.
+CALENDAR_STEPS = ("visitor_time_zone", "booking_slot")
+CALENDAR_FORM_SLOTS = ("booking_slot", "booking_slot_text", "offered_slots", "slot_offer_after", "calendar_fallback")
 # Questions the form answers in passing, before asking its question again.
 PASSING_QUESTION_RESPONSES = {
     "medical_question": "utter_medical_question",
     "bot_challenge": "utter_bot_challenge",
     "human_handoff": "utter_human_handoff",
 }
-FORM_SLOTS = (*CORRECTABLE_SLOTS, "contact_consent", "booking_confirmed", "booking_field")
+# The visitor's time zone is not among them: it is asked once a conversation.
+FORM_SLOTS = (
+    "visitor_name", "contact", "preferred_times", "contact_consent", "booking_confirmed", "booking_field",
+    *CALENDAR_FORM_SLOTS,
+)
 
 
 def _refuse(
@@ -86,10 +107,41 @@ class ValidateBookingForm(FormValidationAction):
         tracker: Tracker,
         domain: DomainDict,
     ) -> List[str]:
-        """Adds `booking_field` while a correction is pending, so it gets validated."""
+        """The calendar steps or "which times suit you", and `booking_field` while a correction is pending.
+
+        The calendar steps stand in for the times question while a calendar is
+        connected and has not failed in this booking (`calendar_fallback`).
+        """
+        use_calendar = calendar_unused_reason() is None and not tracker.get_slot("calendar_fallback")
+        skipped = ("preferred_times",) if use_calendar else CALENDAR_STEPS
+        slots = [slot for slot in domain_slots if slot not in skipped]
         if tracker.get_slot("booking_field"):
-            return ["booking_field", *domain_slots]
-        return domain_slots
+            return ["booking_field", *slots]
+        return slots
+
+    async def extract_visitor_time_zone(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[str, Any]:
+        """Takes the time zone the chat widget reports with each message, so it is not asked."""
+        return time_zone_slot_from_browser(tracker)
+
+    def validate_visitor_time_zone(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[str, Any]:
+        """Keeps a time zone given by a button, the browser, a zone name or a city."""
+        answered = answer_question_in_passing(dispatcher, tracker, "visitor_time_zone")
+        if answered is not None:
+            return answered
+        return check_time_zone(dispatcher, tracker, value)
+
+    async def validate_booking_slot(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[str, Any]:
+        """Keeps a chosen time that is still free; pages on "Other times"; typed times become a request."""
+        answered = answer_question_in_passing(dispatcher, tracker, "booking_slot")
+        if answered is not None:
+            return answered
+        return await check_chosen_time(dispatcher, tracker, in_booking_form=True)
 
     def validate_visitor_name(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -140,6 +192,11 @@ class ValidateBookingForm(FormValidationAction):
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[str, Any]:
         """Clears the detail the visitor wants to change, so the form asks it again."""
+        if value == "booking_slot" or (value == "preferred_times" and tracker.get_slot("booking_slot")):
+            return {
+                "booking_slot": None, "booking_slot_text": None, "slot_offer_after": None,
+                "booking_confirmed": None, "booking_field": None,
+            }
         if value in CORRECTABLE_SLOTS:
             return {value: None, "booking_confirmed": None, "booking_field": None}
         return {"booking_field": None}
@@ -158,14 +215,20 @@ class ValidateBookingForm(FormValidationAction):
 def booking_request_from(tracker: Tracker) -> Dict[str, Any]:
     """The row to store for a completed form."""
     contact = parse_contact(tracker.get_slot("contact") or "")
+    chosen_time = tracker.get_slot("booking_slot_text") if tracker.get_slot("booking_slot") else None
     return {
         "conversation_id": tracker.sender_id,
         "name": tracker.get_slot("visitor_name"),
         "contact": contact.value,
         "contact_kind": contact.kind,
-        "preferred_times": tracker.get_slot("preferred_times"),
+        # A chosen time is kept here too, so a booking that falls back loses nothing.
+        "preferred_times": chosen_time or tracker.get_slot("preferred_times"),
         "consent": True,
         "channel": tracker.get_latest_input_channel(),
+        "visitor_time_zone": tracker.get_slot("visitor_time_zone"),
+        "calendar_fallback": None if chosen_time else (
+            tracker.get_slot("calendar_fallback") or calendar_unused_reason()
+        ),
     }
 
 
@@ -185,12 +248,22 @@ class ActionSubmitBooking(Action):
         if tracker.get_slot("contact_consent") is not True:
             dispatcher.utter_message(response="utter_booking_needs_consent", **values)
             return reset
-        request_id = await self._save(booking_request_from(tracker))
+        request = booking_request_from(tracker)
+        request_id = await self._save(request)
         if request_id is None:
             dispatcher.utter_message(response="utter_booking_failed", **values)
             return reset
-        alert_therapist_in_background("New request for a consultation call", tracker.sender_id)
-        dispatcher.utter_message(response="utter_booking_saved", **values)
+        # With an email address the visitor can have a copy of the conversation (actions.visitor_rights).
+        saved = "utter_booking_saved_with_copy" if request["contact_kind"] == "email" else "utter_booking_saved"
+        if tracker.get_slot("booking_slot"):
+            # Booked into the calendar, or (on any calendar failure) kept as a request.
+            saved = await book_chosen_time(tracker, request_id, request)
+        booked = saved == "utter_call_booked"
+        subject = "New consultation call booked" if booked else "New request for a consultation call"
+        alert_therapist_in_background(subject, tracker.sender_id)
+        emailed = booked and wants_email(request)
+        email_note = " I've also emailed you the details with a calendar file." if emailed else ""
+        dispatcher.utter_message(response=saved, email_note=email_note, **values)
         return [SlotSet("booking_request_id", request_id), *reset]
 
     @staticmethod

@@ -7,7 +7,7 @@ one place.
 """
 
 from datetime import datetime, timezone
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -15,6 +15,19 @@ from sqlalchemy.engine import Engine
 from assistant.private_files import private_sqlite_database
 
 metadata = sa.MetaData()
+
+# The call booked in the therapist's calendar; all empty for a plain request.
+CALENDAR_COLUMNS = (
+    sa.Column("slot_start", sa.DateTime(timezone=True)),
+    sa.Column("slot_end", sa.DateTime(timezone=True)),
+    sa.Column("visitor_time_zone", sa.String(64)),
+    sa.Column("calendar_status", sa.String(20)),
+    sa.Column("calendar_event_url", sa.Text),
+    sa.Column("calendar_event_uid", sa.String(255)),
+    # Why the booking became a request instead (no calendar, calendar unreachable ...).
+    sa.Column("calendar_fallback", sa.String(300)),
+    sa.Column("confirmation_email", sa.String(300)),
+)
 
 booking_requests = sa.Table(
     "booking_requests",
@@ -34,12 +47,14 @@ booking_requests = sa.Table(
         nullable=False,
         default=lambda: datetime.now(timezone.utc),
     ),
+    *CALENDAR_COLUMNS,
 )
 
 BOOKING_STATUSES = ("new", "contacted", "closed")
+CALENDAR_STATUSES = ("booked", "moved", "cancelled")
 
 # How long a write waits for another process's lock on the SQLite file before it fails.
-SQLITE_BUSY_TIMEOUT_SECONDS = 15.0
+SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
 
 _engines: Dict[str, Engine] = {}
 
@@ -58,6 +73,7 @@ def engine_for(url: str) -> Engine:
         engine = sa.create_engine(url, **kwargs)
         wait_for_sqlite_locks(engine)
         metadata.create_all(engine)
+        add_missing_columns(engine, booking_requests, CALENDAR_COLUMNS)
         _engines[url] = engine
     return engine
 
@@ -79,6 +95,51 @@ def wait_for_sqlite_locks(engine: Engine, seconds: float = SQLITE_BUSY_TIMEOUT_S
         cursor.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.close()
+
+
+def add_missing_columns(engine: Engine, table: sa.Table, columns: Sequence[sa.Column]) -> None:
+    """Adds nullable columns that a database made by an older version lacks.
+
+    `create_all` makes missing tables, never missing columns. Several processes
+    may start at once, so a column another one has just added is not an error.
+    """
+    present = {column["name"] for column in sa.inspect(engine).get_columns(table.name)}
+    for column in columns:
+        if column.name in present:
+            continue
+        kind = column.type.compile(dialect=engine.dialect)
+        try:
+            with engine.begin() as connection:
+                connection.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
+        except sa.exc.DBAPIError:
+            fresh = {c["name"] for c in sa.inspect(engine).get_columns(table.name)}
+            if column.name not in fresh:
+                raise
+
+
+def update_booking_request(engine: Engine, request_id: int, values: Dict[str, Any]) -> None:
+    """Changes fields of one booking request (its calendar details, its emails)."""
+    with engine.begin() as connection:
+        connection.execute(sa.update(booking_requests).where(booking_requests.c.id == request_id).values(**values))
+
+
+def booking_request(engine: Engine, request_id: int) -> Dict[str, Any] | None:
+    """One booking request by id, or None."""
+    with engine.connect() as connection:
+        row = connection.execute(sa.select(booking_requests).where(booking_requests.c.id == request_id)).first()
+    return dict(row._mapping) if row else None
+
+
+def upcoming_booked_calls(engine: Engine, now: datetime) -> List[Dict[str, Any]]:
+    """Requests whose call is booked (or moved) in the calendar and not yet past, newest first."""
+    query = (
+        sa.select(booking_requests)
+        .where(booking_requests.c.calendar_status.in_(("booked", "moved")))
+        .where(booking_requests.c.slot_start > now)
+        .order_by(booking_requests.c.id.desc())
+    )
+    with engine.connect() as connection:
+        return [dict(row._mapping) for row in connection.execute(query)]
 
 
 def save_booking_request(engine: Engine, request: Dict[str, Any]) -> int:

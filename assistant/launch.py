@@ -37,6 +37,9 @@ class Service:
     command: List[str]
     health_url: str
     address: str
+    # Whose environment it gets (`assistant.service_environment`), when several
+    # services share one role (the replicas of `make cluster`); else its name.
+    role: str | None = None
 
 
 def action_server(port: int) -> Service:
@@ -121,7 +124,7 @@ def start(service: Service, env: Dict[str, str] | None = None) -> subprocess.Pop
     return subprocess.Popen(
         service.command,
         cwd=settings.PROJECT_ROOT,
-        env=service_environment.for_service(service.name, {**os.environ, **(env or {})}),
+        env=service_environment.for_service(service.role or service.name, {**os.environ, **(env or {})}),
         start_new_session=True,
         preexec_fn=_prepare_child,
     )

@@ -11,5 +11,9 @@ UNKNOWN_INTENT = "out_of_scope"
 SAFETY_NET_KEY = "safety_net"
 # Suicide or self-harm mentioned without danger now: the answer ends with a gentle line.
 SENSITIVE_MENTION_KEY = "sensitive_mention"
+# The classifier said `crisis` but the only danger words were an everyday idiom.
+IDIOM_KEY = "everyday_idiom"
 # The unknown-question gate turned an FAQ prediction into `out_of_scope`: its evidence.
 UNKNOWN_QUESTION_KEY = "unknown_question"
+# The gate let an FAQ answer through: the same measurements, to see how near it came.
+TOPIC_MATCH_KEY = "topic_match"

@@ -38,18 +38,33 @@ SMTP_VARIABLES = frozenset({
     "SMTP_STARTTLS", "THERAPIST_EMAIL",
 })
 
+# The therapist's CalDAV calendar (assistant.settings.calendar_settings): the action server only.
+CALENDAR_VARIABLES = frozenset({"CALDAV_URL", "CALDAV_USERNAME", "CALDAV_PASSWORD"})
+
+# RabbitMQ, Rasa's event broker in the scale-out setup (assistant.settings.event_broker_settings).
+BROKER_VARIABLES = frozenset({
+    "RABBITMQ_HOST", "RABBITMQ_PORT", "RABBITMQ_USERNAME", "RABBITMQ_PASSWORD",
+    "RABBITMQ_QUEUE", "RABBITMQ_EXCHANGE",
+})
+
+REDIS_VARIABLES = frozenset({"REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD"})
+
 # Service name (as `assistant.launch` names it) -> the variables it reads.
 SERVICE_VARIABLES: Dict[str, FrozenSet[str]] = {
     "action server": frozenset({
         "DATABASE_URL", "ACTIONS_HOST", "ACTIONS_PORT", ACTION_SERVER_TOKEN,
-        "REVIEW_BASE_URL", "CONVERSATION_REFERENCE_KEY", *SMTP_VARIABLES,
+        "REVIEW_BASE_URL", "CONVERSATION_REFERENCE_KEY", *SMTP_VARIABLES, *CALENDAR_VARIABLES,
     }),
     "assistant": frozenset({
         "DATABASE_URL", "ACTION_SERVER_URL", ACTION_SERVER_TOKEN, "ALLOWED_ORIGINS",
         "WEB_PORT", "SESSION_SIGNING_KEY", "CONVERSATION_REFERENCE_KEY", "REST_TOKEN",
         *settings.FACEBOOK_ENV_VARS, "FACEBOOK_GRAPH_API_URL",
+        # Only deploy/cluster/endpoints.yml reads these (the scale-out setup).
+        *BROKER_VARIABLES, *REDIS_VARIABLES,
     }),
     "review app": frozenset({"DATABASE_URL", "CONVERSATION_REFERENCE_KEY"}),
+    # `review.event_consumer`: the broker's queue in, the summaries out.
+    "review consumer": frozenset({"DATABASE_URL", *BROKER_VARIABLES}),
     "demo page": frozenset({"WEB_PORT", "RASA_PORT"}),
 }
 # Families read by a framework rather than by the project (Sanic reads SANIC_*
@@ -58,6 +73,7 @@ SERVICE_PREFIXES: Dict[str, Tuple[str, ...]] = {
     "action server": ("SANIC_",),
     "assistant": ("RASA_", "SANIC_"),
     "review app": ("REVIEW_", "SANIC_"),
+    "review consumer": (),
     "demo page": (),
 }
 
@@ -88,6 +104,24 @@ def endpoint_variables(env: Mapping[str, str] = os.environ) -> Dict[str, str]:
     return {
         "ACTION_SERVER_URL": settings.action_server_url(env),
         ACTION_SERVER_TOKEN: local_secrets.secret(ACTION_SERVER_TOKEN, env),
+    }
+
+
+def cluster_endpoint_variables(env: Mapping[str, str] = os.environ) -> Dict[str, str]:
+    """The variables `deploy/cluster/endpoints.yml` refers to: `endpoint_variables`, Redis and RabbitMQ."""
+    broker = settings.event_broker_settings(env)
+    redis = settings.lock_store_settings(env)
+    return {
+        **endpoint_variables(env),
+        "REDIS_HOST": redis.host,
+        "REDIS_PORT": str(redis.port),
+        "REDIS_PASSWORD": redis.password,
+        "RABBITMQ_HOST": broker.host,
+        "RABBITMQ_PORT": str(broker.port),
+        "RABBITMQ_USERNAME": broker.username,
+        "RABBITMQ_PASSWORD": broker.password,
+        "RABBITMQ_QUEUE": broker.queue,
+        "RABBITMQ_EXCHANGE": broker.exchange,
     }
 
 

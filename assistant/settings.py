@@ -8,6 +8,7 @@ point the project at a temporary database or profile.
 
 import os
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Tuple
 
@@ -78,6 +79,9 @@ class PracticeProfile:
     crisis_country: str
     crisis_lines: Tuple[str, ...]
     retention_days: int
+    # The raw `consultation:` section (call length, booking hours, time zone ...);
+    # `actions.calendar_slots.consultation_hours` checks it where it is used.
+    consultation: Dict[str, Any] = dataclass_field(default_factory=dict)
 
     def field(self, name: str) -> str:
         """Returns a text field by name, stripped ("" when unset)."""
@@ -122,6 +126,32 @@ def smtp_settings(env: Mapping[str, str] = os.environ) -> SmtpSettings | None:
         sender=env.get("SMTP_FROM") or recipient,
         recipient=recipient,
         starttls=(env.get("SMTP_STARTTLS", "true").lower() not in {"0", "false", "no"}),
+    )
+
+
+@dataclass(frozen=True)
+class CalendarSettings:
+    """The therapist's CalDAV calendar collection, and the account that may write to it."""
+
+    url: str
+    username: str | None
+    password: str | None = dataclass_field(repr=False, default=None)
+
+
+def calendar_settings(env: Mapping[str, str] = os.environ) -> CalendarSettings | None:
+    """The calendar to book consultation calls into, or None: the booking stays a request.
+
+    `CALDAV_URL` is the calendar collection's own URL (not the server's root), with
+    `CALDAV_USERNAME` and `CALDAV_PASSWORD` (an app password where the provider has
+    them). They come from the environment only, never from a file of the repository.
+    """
+    url = env.get("CALDAV_URL", "").strip()
+    if not url:
+        return None
+    return CalendarSettings(
+        url=url if url.endswith("/") else url + "/",
+        username=env.get("CALDAV_USERNAME", "").strip() or None,
+        password=env.get("CALDAV_PASSWORD") or None,
     )
 
 
@@ -189,7 +219,15 @@ def parse_practice_profile(raw: Dict[str, Any], source: str = "profile") -> Prac
         crisis_country=str(crisis.get("country") or "").strip(),
         crisis_lines=tuple(line.strip() for line in lines),
         retention_days=retention_days,
+        consultation=_mapping(raw, "consultation", source),
     )
+
+
+def _mapping(raw: Dict[str, Any], name: str, source: str) -> Dict[str, Any]:
+    value = raw.get(name) or {}
+    if not isinstance(value, dict):
+        raise ProfileError(f"{source}: '{name}' must be a mapping of fields")
+    return value
 
 
 def _text(raw: Dict[str, Any], name: str, source: str) -> str:
@@ -226,6 +264,28 @@ def topic_titles(path: Path = DEFAULT_TOPICS_PATH) -> Dict[str, str]:
 
 
 @dataclass(frozen=True)
+class IntentTitles:
+    """The therapist's names for the intents that are not FAQ topics, from `data/topics.yml`."""
+
+    titles: Dict[str, str]
+    # Intents never offered as the right answer when she corrects one.
+    not_offered: Tuple[str, ...]
+
+
+def intent_titles(path: Path = DEFAULT_TOPICS_PATH) -> IntentTitles:
+    """The review app's titles of the other intents (greet, book_consultation, ...)."""
+    content = _read_yaml(Path(path))
+    titles = content.get("intent_titles") or {}
+    not_offered = content.get("not_offered") or []
+    if not isinstance(titles, dict) or not isinstance(not_offered, list):
+        raise ProfileError(f"{path}: 'intent_titles' must map intents to titles and 'not_offered' list intents")
+    return IntentTitles(
+        {str(intent): str(title) for intent, title in titles.items()},
+        tuple(str(intent) for intent in not_offered),
+    )
+
+
+@dataclass(frozen=True)
 class Ports:
     """The localhost ports `make run` serves on."""
 
@@ -238,6 +298,101 @@ def ports(env: Mapping[str, str] = os.environ) -> Ports:
     return Ports(
         rasa=int(env.get("RASA_PORT") or 5005),
         actions=int(env.get("ACTIONS_PORT") or 5055),
+    )
+
+
+@dataclass(frozen=True)
+class EventBrokerSettings:
+    """Where Rasa's `pika` event broker publishes and the review's consumer reads (RabbitMQ).
+
+    `repr` leaves the password out, so logging the settings cannot give it away.
+    """
+
+    host: str
+    port: int
+    username: str
+    password: str = dataclass_field(repr=False)
+    queue: str = "review_events"
+    exchange: str = "rasa-exchange"
+
+
+def event_broker_settings(env: Mapping[str, str] = os.environ) -> EventBrokerSettings:
+    """RabbitMQ from `RABBITMQ_HOST`, `_PORT`, `_USERNAME`, `_PASSWORD`, `_QUEUE`, `_EXCHANGE`.
+
+    Only the scale-out setup (`make cluster`, `deploy/`) uses a broker. The
+    defaults are RabbitMQ's own on loopback (`guest` may only connect from
+    there); a real host sets its own user and password.
+    """
+    return EventBrokerSettings(
+        host=env.get("RABBITMQ_HOST", "").strip() or "127.0.0.1",
+        port=int(env.get("RABBITMQ_PORT") or 5672),
+        username=env.get("RABBITMQ_USERNAME", "").strip() or "guest",
+        password=env.get("RABBITMQ_PASSWORD") or "guest",
+        queue=env.get("RABBITMQ_QUEUE", "").strip() or "review_events",
+        exchange=env.get("RABBITMQ_EXCHANGE", "").strip() or "rasa-exchange",
+    )
+
+
+@dataclass(frozen=True)
+class LockStoreSettings:
+    """Redis, Rasa's lock store when several replicas serve the same conversations."""
+
+    host: str
+    port: int
+    password: str = dataclass_field(repr=False, default="")
+
+
+def lock_store_settings(env: Mapping[str, str] = os.environ) -> LockStoreSettings:
+    """Redis from `REDIS_HOST` (default 127.0.0.1), `REDIS_PORT` (6379) and `REDIS_PASSWORD` (none)."""
+    return LockStoreSettings(
+        host=env.get("REDIS_HOST", "").strip() or "127.0.0.1",
+        port=int(env.get("REDIS_PORT") or 6379),
+        password=env.get("REDIS_PASSWORD") or "",
+    )
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """The scale-out setup on one machine (`make cluster`): how many of each, on which ports.
+
+    Rasa replicas listen on `first_rasa_port` and up, action servers on
+    `first_action_port` and up, all on loopback; only HAProxy's `public_port` is
+    the visitors' address.
+    """
+
+    rasa_replicas: int
+    action_servers: int
+    public_port: int
+    actions_port: int
+    first_rasa_port: int
+    first_action_port: int
+    database_url: str
+
+
+DEFAULT_CLUSTER_DATABASE = "postgresql://postgres@127.0.0.1:5432/assistant"
+
+
+def cluster_settings(env: Mapping[str, str] = os.environ) -> ClusterSettings:
+    """From `CLUSTER_RASA_REPLICAS` (3), `CLUSTER_ACTION_SERVERS` (2), `CLUSTER_PORT` (5080).
+
+    Its database is PostgreSQL: `DATABASE_URL`, or by default the `assistant`
+    database of the server on 127.0.0.1:5432.
+    """
+    public_port = int(env.get("CLUSTER_PORT") or 5080)
+    url = env.get("DATABASE_URL", "").strip().replace("postgres://", "postgresql://", 1)
+    replicas, servers = int(env.get("CLUSTER_RASA_REPLICAS") or 3), int(env.get("CLUSTER_ACTION_SERVERS") or 2)
+    if replicas < 1 or servers < 1:
+        raise ValueError("CLUSTER_RASA_REPLICAS and CLUSTER_ACTION_SERVERS must be at least 1")
+    if url and not url.startswith("postgresql"):
+        raise ValueError("the replicas share one PostgreSQL database: DATABASE_URL must name one (or be unset)")
+    return ClusterSettings(
+        rasa_replicas=replicas,
+        action_servers=servers,
+        public_port=public_port,
+        actions_port=public_port + 1,
+        first_rasa_port=public_port + 10,
+        first_action_port=public_port + 60,
+        database_url=url or DEFAULT_CLUSTER_DATABASE,
     )
 
 

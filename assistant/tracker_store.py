@@ -15,17 +15,20 @@ stored raises `ConversationNotStored`, which `assistant.unstored_messages` turns
 into a clear refusal for the visitor.
 """
 
+import itertools
 import logging
-from typing import Any
+from typing import Any, Iterator
 
 import sqlalchemy as sa
 from rasa.core import agent
 from rasa.core.brokers.broker import EventBroker
 from rasa.core.tracker_store import FailSafeTrackerStore, InMemoryTrackerStore, SQLTrackerStore, TrackerStore
 from rasa.shared.core.domain import Domain
+from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.exceptions import RasaException
 
 from assistant import settings
+from assistant.conversation_erasure import first_event_to_store
 from assistant.database import wait_for_sqlite_locks
 
 logger = logging.getLogger(__name__)
@@ -86,6 +89,19 @@ class DatabaseUrlTrackerStore(SQLTrackerStore):
             raise TrackerStoreUnavailable(f"The conversation database can't be opened: {describe(error)}") from error
         if not has_events:
             raise TrackerStoreUnavailable("The conversation database has no events table and it could not be created.")
+
+    def _additional_events(self, session: Any, tracker: DialogueStateTracker) -> Iterator:
+        """The events not stored yet, never those of a conversation the visitor deleted.
+
+        The deleting action removed the stored rows during the turn; Rasa's own
+        count would then find none stored and write the whole session back
+        (`assistant.conversation_erasure`).
+        """
+        start = first_event_to_store(tracker.events)
+        if start is None:
+            return super()._additional_events(session, tracker)
+        stored = self._event_query(session, tracker.sender_id, fetch_events_from_all_sessions=False).count()
+        return itertools.islice(tracker.events, start + stored, len(tracker.events))
 
 
 class NoFallbackTrackerStore(FailSafeTrackerStore):

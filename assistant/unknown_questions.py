@@ -30,7 +30,7 @@ from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, INTENT_RESPONS
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from assistant.parse_keys import UNKNOWN_INTENT, UNKNOWN_QUESTION_KEY
+from assistant.parse_keys import TOPIC_MATCH_KEY, UNKNOWN_INTENT, UNKNOWN_QUESTION_KEY
 
 RETRIEVAL_INTENT = "faq"
 RESPONSE_SELECTOR_KEY = "response_selector"
@@ -85,6 +85,11 @@ class TopicExamples:
             for label in self._rows
             if label.startswith(f"{RETRIEVAL_INTENT}/")
         }
+
+
+def _rounded(measured: Dict[str, Any]) -> Dict[str, Any]:
+    """Measurements as stored in the parse data: similarities to three decimals."""
+    return {key: round(value, 3) if isinstance(value, float) else value for key, value in measured.items()}
 
 
 def calibrate_thresholds(
@@ -197,40 +202,55 @@ class UnknownQuestionGate(GraphComponent):
         return training_data
 
     def process(self, messages: List[Message]) -> List[Message]:
-        """Marks FAQ predictions that their topic's examples don't support as unknown."""
+        """Marks FAQ predictions that their topic's examples don't support as unknown.
+
+        An FAQ answer it lets through carries the same measurements under
+        `TOPIC_MATCH_KEY`, so the therapist's review can tell a clear answer from
+        one that nearly was turned away (`review/unsure.py`).
+        """
         if self._examples is None:
             return messages
         for message in messages:
             evidence = self.assess(message)
             if evidence is not None:
                 self._mark_unknown(message, evidence)
+            elif (measured := self._measure(message)) is not None:
+                message.set(TOPIC_MATCH_KEY, _rounded(measured), add_to_output=True)
         return messages
 
     def assess(self, message: Message) -> Dict[str, Any] | None:
         """The evidence that the message is an unknown question, or None if it isn't one."""
+        measured = self._measure(message)
+        if measured is None:
+            return None
+        too_far = measured["similarity"] < measured["threshold"]
+        closer_to_unknown = measured["unknown_similarity"] > measured["similarity"] + measured["unknown_margin"]
+        if not (too_far or closer_to_unknown):
+            return None
+        evidence = _rounded(measured)
+        del evidence["unknown_margin"]
+        return {**evidence, "close_topics": self._close_topics(sentence_embedding(message))}
+
+    def _measure(self, message: Message) -> Dict[str, Any] | None:
+        """How close an FAQ prediction is to its topic's examples and to the unknown questions."""
         text = message.get(TEXT) or ""
         label = full_label(message)
         vector = sentence_embedding(message)
         if text.startswith("/") or not label or not label.startswith(f"{RETRIEVAL_INTENT}/") or vector is None:
             return None
         neighbours = self._config["neighbours"]
-        topic_similarity = self._examples.similarity(vector, label, neighbours)
-        unknown_similarity = self._examples.similarity(vector, UNKNOWN_INTENT, neighbours)
-        threshold = self._examples.thresholds.get(label, self._config["floor"])
-        too_far = topic_similarity < threshold
-        closer_to_unknown = unknown_similarity > topic_similarity + self._config["unknown_margin"]
-        if not (too_far or closer_to_unknown):
-            return None
         return {
             "topic": label,
-            "similarity": round(topic_similarity, 3),
-            "threshold": round(threshold, 3),
-            "unknown_similarity": round(unknown_similarity, 3),
-            "close_topics": self._close_topics(vector),
+            "similarity": self._examples.similarity(vector, label, neighbours),
+            "threshold": self._examples.thresholds.get(label, self._config["floor"]),
+            "unknown_similarity": self._examples.similarity(vector, UNKNOWN_INTENT, neighbours),
+            "unknown_margin": float(self._config["unknown_margin"]),
         }
 
-    def _close_topics(self, vector: np.ndarray) -> List[str]:
+    def _close_topics(self, vector: np.ndarray | None) -> List[str]:
         """The topics whose examples are genuinely close to the message, closest first."""
+        if vector is None:
+            return []
         similarities = self._examples.topic_similarities(vector, self._config["neighbours"])
         close = [(s, t) for t, s in similarities.items() if s >= self._config["close_similarity"]]
         return [t.split("/", 1)[1] for _s, t in sorted(close, reverse=True)[: self._config["max_close_topics"]]]

@@ -6,11 +6,15 @@ writes, and booking requests) into a temporary database, then measures:
 - building the conversation summaries from nothing, and an incremental refresh;
 - pages of the real review app (a server on a free loopback port, signed in
   over HTTP): the list's first page, a page 90% of the way down, each flag,
-  a channel, a date range, a text search, a transcript and an export.
+  a channel, a date range, a text search, a transcript and an export;
+- the review-state list (what waits for review, each state; a share of the
+  conversations is given a state as the therapist would have);
+- the insights page over twelve weeks and over the whole year, and each of its
+  SVG plots (the page and its five images are also timed one after the other).
 
 A benchmark, not a test: inserting rows by hand is the point here.
 
-    .venv/bin/python -m bench.review_list [--conversations 100000] [--postgres]
+    .venv/bin/python -m bench.review_list [--conversations 100000] [--postgres] [--output FILE]
 """
 
 import argparse
@@ -30,7 +34,7 @@ import sqlalchemy as sa
 from assistant.database import booking_requests, dispose_engine, engine_for
 from review.queries import Cursor
 from review.summaries import ensure_tables, refresh_summaries
-from review.tables import conversation_summaries, events, rasa_metadata
+from review.tables import conversation_reviews, conversation_summaries, events, rasa_metadata
 from tests.review.servers import signed_in_client, start_review_app, stop_review_app
 
 RESULTS = Path(__file__).parent / "results" / "review_list.json"
@@ -48,6 +52,16 @@ INTENTS = {
     "thanks": "thank", "I'd like to book the free call": "book_consultation",
 }
 CHANNELS = ["rest"] * 5 + ["socketio"] * 4 + ["facebook"]
+FAQ_TOPICS = {
+    "is ketamine safe?": "safety", "how much does a session cost": "cost", "do you take insurance": "insurance",
+    "what is IFS therapy": "what_is_ifs", "how long is a ketamine session": "session_length",
+    "can I do this online": "location", "where is the office": "location", "will I lose control": "loss_of_control",
+    "who prescribes the ketamine": "prescriber",
+}
+RUNNER_UP_TOPICS = ["experience", "treatment_process", "who_is_it_for", "cost", "safety"]
+# Review states as a therapist would leave them (the rest stay new): most read, some done, a few to follow up.
+REVIEW_STATE_SHARES = (("read", 0.55), ("done", 0.2), ("follow_up", 0.02))
+INSIGHT_PLOTS = ("activity", "outcomes", "topics", "bookings", "crisis")
 # Unanswered messages vary in real life; these make thousands of distinct ones.
 ODD_WORDS = ["parking", "dogs", "weather", "pricing", "medicare", "weekend", "spanish", "refund", "zoom", "blorf"]
 
@@ -76,15 +90,55 @@ def synthetic_conversation(rng: random.Random, conversation_id: str, started: fl
         intent = INTENTS.get(text, "faq")
         if intent in ("nlu_fallback", "out_of_scope"):
             text = f"{text} {rng.choice(ODD_WORDS)} {rng.randint(1, 400)}"
-        add("user", {
-            "text": text, "input_channel": channel,
-            "parse_data": {"intent": {"name": intent, "confidence": round(rng.uniform(0.3, 1), 3)}, "text": text},
-        }, intent=intent)
+        understood = parse_data(rng, text, intent)
+        add("user", {"text": text, "input_channel": channel, "parse_data": understood}, intent=intent)
         add("bot", {"text": "Here is what the practice's writing says about that.", "data": {"buttons": None}})
         if intent == "crisis":
             add("slot", {"name": "crisis_flag", "value": True}, action="crisis_flag")
         add("action", {"name": "action_listen"}, action="action_listen")
     return rows
+
+
+def parse_data(rng: random.Random, text: str, intent: str) -> Dict[str, Any]:
+    """What Rasa stores of the NLU result: the intent, its ranking, and the FAQ topics' ranking."""
+    confidence = round(rng.uniform(0.3, 1), 3)
+    data: Dict[str, Any] = {
+        "intent": {"name": intent, "confidence": confidence},
+        "intent_ranking": [{"name": intent, "confidence": confidence},
+                           {"name": "greet", "confidence": round(rng.uniform(0, 1 - confidence), 3)}],
+        "text": text,
+    }
+    topic = FAQ_TOPICS.get(text.split(" blorf")[0])
+    if intent == "faq" and topic:
+        share = round(rng.uniform(0.4, 1), 3)
+        runner_up = rng.choice([t for t in RUNNER_UP_TOPICS if t != topic])
+        data["intent"]["full_retrieval_intent_name"] = f"faq/{topic}"
+        data["response_selector"] = {"faq": {
+            "response": {"intent_response_key": f"faq/{topic}", "confidence": share},
+            "ranking": [{"intent_response_key": f"faq/{topic}", "confidence": share},
+                        {"intent_response_key": f"faq/{runner_up}", "confidence": round(rng.uniform(0, 1 - share), 3)}],
+        }}
+    return data
+
+
+def give_review_states(engine: sa.engine.Engine, seed: int = 13) -> Dict[str, int]:
+    """Gives a share of the conversations a review state, as the therapist's reading would."""
+    rng = random.Random(seed)
+    with engine.connect() as connection:
+        ids = connection.execute(sa.select(conversation_summaries.c.conversation_id)).scalars().all()
+    rows, counts = [], {state: 0 for state, _share in REVIEW_STATE_SHARES}
+    for conversation_id in ids:
+        draw = rng.random()
+        for state, share in REVIEW_STATE_SHARES:
+            if draw < share:
+                rows.append({"conversation_id": conversation_id, "state": state, "note": "", "updated_at": time.time()})
+                counts[state] += 1
+                break
+            draw -= share
+    with engine.begin() as connection:
+        for start in range(0, len(rows), 20_000):
+            connection.execute(sa.insert(conversation_reviews), rows[start:start + 20_000])
+    return counts
 
 
 def fill(engine: sa.engine.Engine, conversations: int, seed: int = 7) -> Dict[str, Any]:
@@ -144,6 +198,17 @@ def median_ms(client: Any, path: str, repeat: int) -> Dict[str, Any]:
     }
 
 
+def sequential_ms(client: Any, paths: List[str], repeat: int) -> Dict[str, Any]:
+    """Median and worst time to fetch the page and its images one after the other (no parallel loading)."""
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        for path in paths:
+            assert client.get(path).status_code == 200, path
+        times.append((time.perf_counter() - started) * 1000)
+    return {"median_ms": round(statistics.median(times), 1), "max_ms": round(max(times), 1)}
+
+
 def deep_cursor(engine: sa.engine.Engine, fraction: float) -> str:
     table = conversation_summaries
     with engine.connect() as connection:
@@ -174,6 +239,7 @@ def measure(database_url: str, conversations: int, repeat: int) -> Dict[str, Any
     more_events(engine, 1000)
     results["incremental_refresh_1000_events_ms"] = round(timed(refresh_summaries, engine) * 1000, 1)
     results["refresh_with_nothing_new_ms"] = round(timed(refresh_summaries, engine) * 1000, 2)
+    results["review_states_given"] = give_review_states(engine)
 
     app = start_review_app(database_url, PASSWORD)
     try:
@@ -198,8 +264,24 @@ def measure(database_url: str, conversations: int, repeat: int) -> Dict[str, Any
             "booking requests": "/bookings",
             "unanswered (grouping 2,000 newest)": "/unanswered",
             "export one conversation (JSON)": f"/data/export?conversation={some_conversation}&format=json",
+            "review list: to review (the default view)": "/conversations?view=review",
+            "review list: all conversations": "/conversations?view=all",
+            "review list: state read": "/conversations?view=all&state=read",
+            "review list: state needs follow-up": "/conversations?view=all&state=follow_up",
+            "review list: state done": "/conversations?view=all&state=done",
+            "review list: state new + crisis flag": "/conversations?view=all&state=new&flag=crisis",
         }
+        twelve_weeks = ""
+        whole_year = f"?from={today - timedelta(days=364)}&to={today}"
+        for label, period in (("12 weeks", twelve_weeks), ("a year", whole_year)):
+            pages[f"insights page ({label})"] = f"/insights{period}"
+            for plot in INSIGHT_PLOTS:
+                pages[f"insights plot {plot}.svg ({label})"] = f"/insights/{plot}.svg{period}"
         results["pages"] = {name: median_ms(client, path, repeat) for name, path in pages.items()}
+        for label, period in (("12 weeks", twelve_weeks), ("a year", whole_year)):
+            paths = [f"/insights{period}"] + [f"/insights/{plot}.svg{period}" for plot in INSIGHT_PLOTS]
+            key = f"insights page with its plots, one after the other ({label})"
+            results[key] = sequential_ms(client, paths, repeat)
         started = time.perf_counter()
         response = client.get("/data/export?format=csv")
         results["export all as CSV"] = {
@@ -234,6 +316,7 @@ def main() -> None:
     parser.add_argument("--conversations", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--postgres", action="store_true", help="measure on PostgreSQL at 127.0.0.1:5432 too")
+    parser.add_argument("--output", type=Path, default=RESULTS, help=f"where the figures go (default {RESULTS})")
     args = parser.parse_args()
     runs = []
     with tempfile.TemporaryDirectory(prefix="review-bench-") as folder:
@@ -241,8 +324,8 @@ def main() -> None:
     if args.postgres:
         for url in postgres_database():
             runs.append(measure(url, args.conversations, args.repeat))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(runs, indent=2))
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(runs, indent=2))
     print(json.dumps(runs, indent=2))
 
 

@@ -1,13 +1,16 @@
 """The review app's command line: the same reviews and privacy actions as the app.
 
     python -m review serve [--port N]          start the review app on localhost
-    python -m review list [--flag F] [--channel C] [--search TEXT] [--limit N]
+    python -m review list [--flag F] [--state S] [--to-review] [--channel C] [--search TEXT] [--limit N]
     python -m review show CONVERSATION_ID
     python -m review export [CONVERSATION_ID] [--format json|csv] [--output FILE]
     python -m review delete CONVERSATION_ID
     python -m review purge [--dry-run]           delete what the retention period lets go
     python -m review set-password [--stdin]      store the therapist's password as an argon2 hash
     python -m review unlock                      open sign-in again after too many wrong passwords
+    python -m review export-training [--output FILE]
+                                                 the therapist's corrections as training data
+                                                 (default data/nlu/therapist_corrections.yml)
 
 It works on the database that `DATABASE_URL` names (the SQLite file under `var/`
 by default), like the assistant and the app.
@@ -20,12 +23,14 @@ import sys
 from pathlib import Path
 from typing import Callable, Dict, List, TextIO
 
+import yaml
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from assistant import settings
 from assistant.database import engine_for
-from review import queries
-from review.constants import FLAGS
+from review import audit, queries, training_export
+from review.constants import FLAGS, REVIEW_STATES
 from review.exports import csv_chunks, iter_records, json_chunks
 from review.privacy import count_expired, delete_conversation, purge_expired
 from review.queries import ConversationFilter
@@ -45,7 +50,9 @@ def _engine() -> Engine:
 
 def list_conversations(args: argparse.Namespace, out: TextIO) -> int:
     """Prints the newest conversations, one a line, with their flags."""
-    selection = ConversationFilter(flag=args.flag, channel=args.channel, search=args.search)
+    selection = ConversationFilter(
+        flag=args.flag, channel=args.channel, search=args.search, state=args.state, to_review=args.to_review
+    )
     with _engine().connect() as connection:
         page = queries.list_conversations(connection, selection, limit=args.limit)
         total = queries.count_conversations(connection, selection)
@@ -60,13 +67,20 @@ def list_conversations(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _record(engine: Engine, action: str, target: str = "", detail: str = "") -> None:
+    """Writes what a command did to the audit log, as done from this machine's command line."""
+    audit.record(engine, action, target, audit.LOCAL, detail, audit.COMMAND_LINE)
+
+
 def show(args: argparse.Namespace, out: TextIO) -> int:
     """Prints one conversation's transcript."""
-    with _engine().connect() as connection:
+    engine = _engine()
+    with engine.connect() as connection:
         if queries.conversation_summary(connection, args.conversation_id) is None:
             sys.stderr.write(f"No conversation {args.conversation_id!r}.\n")
             return 1
         entries = build_transcript(queries.conversation_events(connection, args.conversation_id))
+    _record(engine, audit.TRANSCRIPT_VIEW, args.conversation_id)
     for entry in entries:
         when = local_time(entry.timestamp, with_seconds=True)
         if entry.kind == VISITOR:
@@ -91,7 +105,7 @@ def export(args: argparse.Namespace, out: TextIO) -> int:
                 sys.stderr.write(f"No conversation {args.conversation_id!r}.\n")
                 return 1
     ids = [args.conversation_id] if args.conversation_id else None
-    records = iter_records(engine, ids)
+    records = iter_records(engine, ids, with_review=True)
     chunks = json_chunks(records, single=bool(ids)) if args.format == "json" else csv_chunks(records)
     target = open(args.output, "w", encoding="utf-8", newline="") if args.output else out
     try:
@@ -100,15 +114,19 @@ def export(args: argparse.Namespace, out: TextIO) -> int:
     finally:
         if args.output:
             target.close()
+    written_to = Path(args.output).name if args.output else "standard output"
+    _record(engine, audit.EXPORT, args.conversation_id or audit.ALL_CONVERSATIONS, f"{args.format} to {written_to}")
     return 0
 
 
 def delete(args: argparse.Namespace, out: TextIO) -> int:
     """Deletes one conversation with everything stored about it."""
-    report = delete_conversation(_engine(), args.conversation_id)
+    engine = _engine()
+    report = delete_conversation(engine, args.conversation_id)
     if report.conversations == 0 and report.events == 0:
         sys.stderr.write(f"No conversation {args.conversation_id!r}.\n")
         return 1
+    _record(engine, audit.DELETION, args.conversation_id, audit.deletion_detail(report))
     out.write(
         f"Deleted conversation {args.conversation_id}: {report.events} event(s), "
         f"{report.booking_requests} booking request(s).\n"
@@ -125,6 +143,7 @@ def purge(args: argparse.Namespace, out: TextIO) -> int:
         out.write(f"{count} conversation(s) are older than {retention_days} days; nothing was deleted.\n")
         return 0
     report = purge_expired(engine, retention_days)
+    _record(engine, audit.PURGE, audit.purge_target(retention_days), audit.deletion_detail(report))
     out.write(
         f"Deleted {report.conversations} conversation(s) older than {retention_days} days "
         f"({report.events} event(s), {report.booking_requests} booking request(s)).\n"
@@ -147,6 +166,11 @@ def set_password(args: argparse.Namespace, out: TextIO) -> int:
         return 1
     path = settings.review_password_file()
     write_private(path, hash_password(password) + "\n")
+    try:
+        _record(engine_for(settings.database_url()), audit.PASSWORD_CHANGE, "review password", path.name)
+    except SQLAlchemyError as problem:
+        sys.stderr.write(f"The password was changed, but the audit log could not record it: {problem}\n")
+        return 1
     out.write(f"The password's hash is stored in {path}. Restarting is not needed.\n")
     return 0
 
@@ -166,7 +190,27 @@ def unlock(args: argparse.Namespace, out: TextIO) -> int:
     engine = engine_for(settings.database_url())
     ensure_table(engine)
     forgiven = SignInThrottle(engine).unlock()
+    _record(engine, audit.SIGN_IN_UNLOCK, "sign-in", f"{forgiven} failed attempt(s) forgiven")
     out.write(f"Sign-in is open again ({forgiven} recent failed attempt(s) no longer count).\n")
+    return 0
+
+
+def export_training(args: argparse.Namespace, out: TextIO) -> int:
+    """Writes the corrections and the inbox's assignments as a Rasa NLU file for `make train`."""
+    engine = _engine()
+    target = Path(args.output) if args.output else training_export.DEFAULT_TARGET
+    try:
+        report = training_export.export_training(engine, target)
+    except (OSError, yaml.YAMLError) as problem:
+        sys.stderr.write(f"Could not write {target}: {problem}. Nothing was changed.\n")
+        return 1
+    audit.record(engine, audit.EXPORT, target.name, detail="training data", actor=audit.COMMAND_LINE)
+    out.write(f"{target}: {report.examples} example(s), {report.added} new since the last export.\n")
+    if report.already_trained:
+        out.write(f"{report.already_trained} left out: already in data/nlu/ with the same intent.\n")
+    for example, intent, elsewhere in report.conflicts:
+        out.write(f"Left out, contradicts data/nlu/ ({elsewhere}): {example!r} -> {intent}\n")
+    out.write("Now `make train`, then restart the assistant (`make run`) to use them.\n")
     return 0
 
 
@@ -201,6 +245,7 @@ COMMANDS: Dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
     "purge": purge,
     "set-password": set_password,
     "unlock": unlock,
+    "export-training": export_training,
 }
 
 
@@ -213,6 +258,8 @@ def parser() -> argparse.ArgumentParser:
     serving.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1 (this machine only)")
     listing = commands.add_parser("list", help="list conversations, newest first")
     listing.add_argument("--flag", choices=FLAGS)
+    listing.add_argument("--state", choices=REVIEW_STATES, help="the therapist's review state")
+    listing.add_argument("--to-review", action="store_true", help="only new conversations with a review flag")
     listing.add_argument("--channel")
     listing.add_argument("--search")
     listing.add_argument("--limit", type=positive_number, default=50)
@@ -227,6 +274,8 @@ def parser() -> argparse.ArgumentParser:
     setting = commands.add_parser("set-password", help="store the therapist's password (as a hash)")
     setting.add_argument("--stdin", action="store_true", help="read it from standard input")
     commands.add_parser("unlock", help="open sign-in again after too many wrong passwords")
+    training = commands.add_parser("export-training", help="write the therapist's corrections as NLU training data")
+    training.add_argument("--output", help="the file to write (default: data/nlu/therapist_corrections.yml)")
     return root
 
 

@@ -4,7 +4,8 @@ Listeners open the database engine when the server starts and close it when it
 stops, keeping it on `app.ctx`. Middleware signs every request in or out before
 any view runs: a request carrying a NUL character is refused, pages are refused
 to anyone not signed in unless they are listed in `PUBLIC_PATHS`, and every POST
-must carry its session's CSRF token. Views are grouped by resource in
+must carry its session's CSRF token. For the signed-in therapist, every page's
+navigation then gets the review counts (what waits for her). Views are grouped by resource in
 `review/blueprints/`.
 """
 
@@ -16,14 +17,25 @@ from sanic import Request, Sanic
 from sanic.response import HTTPResponse, json, redirect
 
 from assistant.database import dispose_engine, engine_for
-from review.blueprints import alert_links, auth, bookings, conversations, exports, unanswered
+from review.blueprints import (
+    alert_links,
+    audit_log,
+    auth,
+    bookings,
+    conversations,
+    corrections,
+    exports,
+    insights,
+    unanswered,
+)
 from review.config import ReviewConfig
 from review.parameters import carries_nul
 from review.proxy import served_over_https
+from review.review_state import ReviewCounts, review_counts
 from review.security import DEVICE_COOKIE, DeviceCookies, SessionManager, csrf_token_matches
 from review.sign_in_throttle import SignInThrottle, ensure_table
 from review.summaries import ensure_tables, refresh_summaries
-from review.web import error_page, see_other, template_environment
+from review.web import error_page, in_thread, refresh, see_other, template_environment
 
 SESSION_COOKIE = "review_session"
 MALFORMED_REQUEST = "That address holds a character no page of this app accepts."
@@ -56,7 +68,11 @@ def create_app(config: ReviewConfig, name: str = "review") -> Sanic:
     app.ctx.devices = DeviceCookies(config.secret_key)
     app.ctx.templates = template_environment()
     app.static(STATIC_PREFIX.rstrip("/"), str(STATIC_FOLDER), name="static")
-    for blueprint in (auth.bp, conversations.bp, alert_links.bp, bookings.bp, unanswered.bp, exports.bp):
+    blueprints = (
+        auth.bp, conversations.bp, corrections.bp, alert_links.bp, bookings.bp, unanswered.bp, exports.bp,
+        audit_log.bp, insights.bp,
+    )
+    for blueprint in blueprints:
         app.blueprint(blueprint)
     app.add_route(health, "/health", methods=["GET"])
     app.add_route(home, "/", methods=["GET"])
@@ -64,6 +80,7 @@ def create_app(config: ReviewConfig, name: str = "review") -> Sanic:
     app.register_listener(close_database, "after_server_stop")
     app.register_middleware(refuse_nul, "request")
     app.register_middleware(check_session, "request")
+    app.register_middleware(load_review_counts, "request")
     app.register_middleware(finish_response, "response")
     return app
 
@@ -120,6 +137,20 @@ async def check_session(request: Request) -> HTTPResponse | None:
     if request.method == "POST" and not csrf_token_matches(request.ctx.session, request.form.get("csrf_token")):
         return error_page(request, 403, FORGED_FORM)
     return None
+
+
+async def load_review_counts(request: Request) -> None:
+    """The counts every page's navigation shows the therapist, after bringing the summaries up to date."""
+    request.ctx.review_counts = None
+    if request.method != "GET" or is_public(request.path):
+        return
+    await refresh(request)
+    request.ctx.review_counts = await in_thread(_review_counts, request.app.ctx.engine)
+
+
+def _review_counts(engine: Any) -> ReviewCounts:
+    with engine.connect() as connection:
+        return review_counts(connection)
 
 
 async def finish_response(request: Request, response: HTTPResponse) -> None:

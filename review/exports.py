@@ -4,12 +4,16 @@ JSON is for a visitor's request to see their data, or for moving it: every store
 event as Rasa wrote it, plus the booking requests. CSV is for reading in a
 spreadsheet: one row a message. Both are produced in batches and streamed, so
 exporting 100,000 conversations never holds them all in memory.
+
+The therapist's review state and private note go into her JSON exports
+(`with_review=True`) and into no other: a copy made for a visitor leaves them out
+unless asked.
 """
 
 import csv
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, datetime, timezone
 from typing import Any, Dict, Iterable, Iterator, List, Sequence
 
@@ -21,6 +25,7 @@ from review.queries import (
     conversation_ids_after,
     events_of,
 )
+from review.review_state import Review, reviews_of
 from review.tables import conversation_summaries
 from review.transcript import ASSISTANT, VISITOR, build_transcript
 
@@ -48,19 +53,28 @@ class ConversationRecord:
     summary: Dict[str, Any] | None
     events: List[StoredEvent]
     booking_requests: List[Dict[str, Any]]
+    # The therapist's state and note; None when the export is not hers.
+    review: Review | None = None
 
 
-def iter_records(engine: Engine, conversation_ids: Sequence[str] | None = None) -> Iterator[ConversationRecord]:
-    """The records of the given conversations, or of all of them in id order."""
+def iter_records(
+    engine: Engine, conversation_ids: Sequence[str] | None = None, with_review: bool = False
+) -> Iterator[ConversationRecord]:
+    """The records of the given conversations, or of all of them in id order (with the therapist's review if asked)."""
     batches = _given(conversation_ids) if conversation_ids is not None else _all_ids(engine)
     for batch in batches:
         with engine.connect() as connection:
             events = events_of(connection, batch)
             bookings = booking_requests_of(connection, batch)
             summaries = _summaries_of(connection, batch)
+            reviews = reviews_of(connection, batch) if with_review else {}
         for conversation_id in batch:
             yield ConversationRecord(
-                conversation_id, summaries.get(conversation_id), events[conversation_id], bookings[conversation_id]
+                conversation_id,
+                summaries.get(conversation_id),
+                events[conversation_id],
+                bookings[conversation_id],
+                reviews.get(conversation_id, Review()) if with_review else None,
             )
 
 
@@ -94,12 +108,15 @@ def record_as_json(record: ConversationRecord) -> Dict[str, Any]:
     for key in ("started_at", "last_at"):
         if key in summary:
             summary[key] = _utc(summary[key])
-    return {
+    exported = {
         "conversation_id": record.conversation_id,
         "summary": summary or None,
         "events": [event.data for event in record.events],
         "booking_requests": record.booking_requests,
     }
+    if record.review is not None:
+        exported["review"] = asdict(record.review)
+    return exported
 
 
 def _utc(timestamp: float) -> str:

@@ -1,22 +1,36 @@
 """Deleting a conversation with everything stored about it, and purging old ones.
 
 "Everything" is the tracker store's events, the booking requests, and the review
-app's own rows about the conversation (its summary and its unanswered messages,
-with any intent the therapist gave them). Deletions take the summaries' lock, so a
+app's own rows about the conversation (its summary, its unanswered messages with
+any intent the therapist gave them, her review state and private note, its
+messages' topics and her corrections of its answers), and
+the alert outbox's emails that link to it. The
+audit log is not about a conversation's content and is never deleted here. Deletions take the summaries' lock, so a
 refresh running at the same moment can never write a deleted conversation back.
 """
 
+import re
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Iterable, List
+from typing import Iterable, List, Set
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from assistant.alert_outbox import alert_outbox
+from assistant.conversation_references import ConversationReferences
 from assistant.database import booking_requests
 from review.summaries import chunks, events_table_exists, lock_summaries, refresh_summaries
-from review.tables import conversation_summaries, events, summary_progress, unanswered_messages
+from review.tables import (
+    answer_corrections,
+    conversation_reviews,
+    conversation_summaries,
+    events,
+    summary_progress,
+    unanswered_messages,
+    visitor_messages,
+)
 
 SECONDS_A_DAY = 86400
 
@@ -47,6 +61,10 @@ def delete_conversations(engine: Engine, conversation_ids: Iterable[str]) -> Del
             totals[1] += _delete(connection, events, events.c.sender_id, batch) if has_events else 0
             totals[2] += _delete(connection, booking_requests, booking_requests.c.conversation_id, batch)
             _delete(connection, unanswered_messages, unanswered_messages.c.conversation_id, batch)
+            _delete(connection, conversation_reviews, conversation_reviews.c.conversation_id, batch)
+            _delete(connection, visitor_messages, visitor_messages.c.conversation_id, batch)
+            _delete(connection, answer_corrections, answer_corrections.c.conversation_id, batch)
+        _delete_alerts(connection, set(ids))
         if has_events:
             _lower_high_water_mark(connection, mark)
     return DeletionReport(*totals)
@@ -54,6 +72,30 @@ def delete_conversations(engine: Engine, conversation_ids: Iterable[str]) -> Del
 
 def _delete(connection: Connection, table: sa.Table, column: sa.Column, ids: List[str]) -> int:
     return int(connection.execute(sa.delete(table).where(column.in_(ids))).rowcount)
+
+
+# An alert's link ends with the conversation's opaque reference (`actions.alerts.conversation_link`).
+ALERT_REFERENCE = re.compile(r"/alerts/([A-Za-z0-9_-]+)")
+
+
+def _delete_alerts(connection: Connection, ids: Set[str]) -> int:
+    """Deletes the outbox's alerts (sent or not) whose link names one of the conversations.
+
+    Alerts carry no conversation id, only the opaque reference in their link, so
+    each one is opened with the key; the outbox holds few rows (one a crisis or
+    booking), so reading them all costs little.
+    """
+    if not ids or not sa.inspect(connection).has_table(alert_outbox.name):
+        return 0
+    references = ConversationReferences.from_secret()
+    doomed = [
+        row.id
+        for row in connection.execute(sa.select(alert_outbox.c.id, alert_outbox.c.body))
+        if any(references.conversation_of(found) in ids for found in ALERT_REFERENCE.findall(row.body or ""))
+    ]
+    for batch in chunks(doomed):
+        connection.execute(sa.delete(alert_outbox).where(alert_outbox.c.id.in_(batch)))
+    return len(doomed)
 
 
 def _lower_high_water_mark(connection: Connection, mark: int) -> None:

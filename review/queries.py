@@ -19,12 +19,19 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from assistant.database import BOOKING_STATUSES, booking_requests
-from review.constants import FLAGS
-from review.tables import conversation_summaries, events, unanswered_messages
+from review.constants import FLAGS, REVIEW_FLAGS, REVIEW_STATES
+from review.tables import conversation_reviews, conversation_summaries, events, unanswered_messages
 
 PAGE_SIZE = 50
 SEARCH_LIMIT = 200
 GROUPING_LIMIT = 2000
+NEW = "new"
+
+# A summary with the therapist's review state beside it: stored, or new when there is none.
+state_column = sa.func.coalesce(conversation_reviews.c.state, NEW)
+summaries_with_state = conversation_summaries.outerjoin(
+    conversation_reviews, conversation_reviews.c.conversation_id == conversation_summaries.c.conversation_id
+)
 
 
 class InvalidQuery(ValueError):
@@ -40,11 +47,16 @@ class ConversationFilter:
     date_from: date | None = None
     date_to: date | None = None
     search: str | None = None
+    state: str | None = None
+    # Only what waits for the therapist: new, with one of `REVIEW_FLAGS`.
+    to_review: bool = False
 
     def __post_init__(self) -> None:
-        """Refuses a flag outside the fixed set, and over-long searches."""
+        """Refuses a flag or state outside the fixed sets, and over-long searches."""
         if self.flag is not None and self.flag not in FLAGS:
             raise InvalidQuery(f"unknown flag {self.flag!r}")
+        if self.state is not None and self.state not in REVIEW_STATES:
+            raise InvalidQuery(f"unknown review state {self.state!r}")
         if self.search is not None and len(self.search) > SEARCH_LIMIT:
             raise InvalidQuery("the search is too long")
 
@@ -87,9 +99,18 @@ def _day_start(day: date) -> float:
     return datetime.combine(day, clock_time.min).astimezone().timestamp()
 
 
+def flagged() -> sa.sql.ColumnElement:
+    """A summary carries one of the flags that call for the therapist's review."""
+    return sa.or_(*[conversation_summaries.c[flag].is_(True) for flag in REVIEW_FLAGS])
+
+
 def _conditions(selection: ConversationFilter) -> List[sa.sql.ColumnElement]:
     table = conversation_summaries
     conditions: List[sa.sql.ColumnElement] = []
+    if selection.to_review:
+        conditions += [state_column == NEW, flagged()]
+    if selection.state:
+        conditions.append(state_column == selection.state)
     if selection.flag:
         conditions.append(table.c[selection.flag].is_(True))
     if selection.channel:
@@ -122,7 +143,8 @@ def list_conversations(
     """
     table = conversation_summaries
     key = (table.c.started_at, table.c.conversation_id)
-    query = sa.select(table).where(*_conditions(selection))
+    query = sa.select(table, state_column.label("review_state")).select_from(summaries_with_state)
+    query = query.where(*_conditions(selection))
     if after is not None:
         query = query.where(
             table.c.started_at >= after.started_at,
@@ -154,7 +176,7 @@ def _cursor(row: Dict[str, Any]) -> Cursor:
 
 def count_conversations(connection: Connection, selection: ConversationFilter) -> int:
     """How many conversations match the filters."""
-    query = sa.select(sa.func.count()).select_from(conversation_summaries).where(*_conditions(selection))
+    query = sa.select(sa.func.count()).select_from(summaries_with_state).where(*_conditions(selection))
     return int(connection.execute(query).scalar() or 0)
 
 
@@ -255,6 +277,12 @@ def booking_requests_of(connection: Connection, conversation_ids: Sequence[str])
     for row in connection.execute(query):
         found[row.conversation_id].append(dict(row._mapping))
     return found
+
+
+def booking_requests_by_id(connection: Connection, booking_ids: Sequence[int]) -> List[Dict[str, Any]]:
+    """The booking requests with these ids (a calendar event links to one)."""
+    query = sa.select(booking_requests).where(booking_requests.c.id.in_(list(booking_ids)))
+    return [dict(row._mapping) for row in connection.execute(query)]
 
 
 def booking_status_counts(connection: Connection) -> Dict[str, int]:

@@ -6,10 +6,17 @@ date by reading the events whose id is above a high-water mark, in batches, and
 folding each into its conversation's row. Each batch is one transaction that
 first locks the high-water mark row, so two refreshes (the app and the command
 line, say) never fold the same events twice.
+
+`fold_rows` is the one fold: the id-following refresh here and the event broker's
+consumer (`review.event_consumer`, for several Rasa replicas, whose ids commit out
+of order) both call it. It is idempotent: a visitor message already in
+`visitor_messages` is not counted again, and everything else it folds (first and
+last time, flags) gives the same result twice, so an event read by both paths, or
+delivered twice by the broker, counts once.
 """
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Sequence
+from typing import Any, Dict, Iterable, List, Sequence, Set
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, Row
@@ -23,7 +30,17 @@ from review.constants import (
     UNANSWERED_INTENTS,
 )
 from review.queries import parse_event_data
-from review.tables import conversation_summaries, events, metadata, summary_progress, unanswered_messages
+from review.tables import (
+    conversation_summaries,
+    conversation_summaries_insights_index,
+    events,
+    metadata,
+    summary_progress,
+    unanswered_messages,
+    visitor_messages,
+)
+from review.understanding import understand
+from review.unsure import answered_but_unsure
 
 BATCH_SIZE = 2000
 FIRST_MESSAGE_LIMIT = 300
@@ -46,18 +63,51 @@ class ConversationDelta:
     booking: bool = False
     unanswered: bool = False
     medical: bool = False
+    unsure: bool = False
     visitor_text: List[str] = field(default_factory=list)
 
 
 def ensure_tables(engine: Engine) -> None:
-    """Creates the review app's tables and the high-water mark row if missing."""
+    """Creates the review app's tables and the high-water mark row if missing.
+
+    Summaries written by an older version that lacks one of today's columns are
+    rebuilt from the events (see `rebuild_summaries`).
+    """
+    # Visitor messages folded before this table existed are only in `events`.
+    messages_missing = not sa.inspect(engine).has_table(visitor_messages.name)
     metadata.create_all(engine)
+    if summaries_outdated(engine) or messages_missing:
+        rebuild_summaries(engine)
+    conversation_summaries_insights_index.create(engine, checkfirst=True)
     with engine.begin() as connection:
         exists = connection.execute(
             sa.select(summary_progress.c.id).where(summary_progress.c.id == PROGRESS_ROW)
         ).first()
         if exists is None:
             connection.execute(sa.insert(summary_progress).values(id=PROGRESS_ROW, last_event_id=0))
+
+
+def summaries_outdated(engine: Engine) -> bool:
+    """Whether the stored summaries table lacks a column this version keeps."""
+    stored = {column["name"] for column in sa.inspect(engine).get_columns(conversation_summaries.name)}
+    return not set(conversation_summaries.c.keys()) <= stored
+
+
+def rebuild_summaries(engine: Engine) -> None:
+    """Drops the summaries and folds every event in again on the next refresh.
+
+    Summaries are derived from `events` alone, so nothing is lost: the therapist's
+    own rows (review states and notes, intents given to unanswered messages) live
+    in other tables and are kept; unanswered messages already stored are not
+    stored twice. The visitor messages are derived too and folded again with them
+    (they are what makes `fold_rows` count a message once).
+    """
+    with engine.begin() as connection:
+        conversation_summaries.drop(connection, checkfirst=True)
+        conversation_summaries.create(connection)
+        connection.execute(sa.delete(visitor_messages))
+        connection.execute(sa.delete(summary_progress))
+        connection.execute(sa.insert(summary_progress).values(id=PROGRESS_ROW, last_event_id=0))
 
 
 def events_table_exists(engine: Engine) -> bool:
@@ -116,14 +166,7 @@ def _fold_one_batch(engine: Engine, batch_size: int) -> int:
         ).all()
         if not rows:
             return 0
-        deltas: Dict[str, ConversationDelta] = {}
-        unanswered: List[Dict[str, Any]] = []
-        for row in rows:
-            _fold_event(row, deltas, unanswered)
-        _mark_bookings(connection, deltas)
-        _write_summaries(connection, deltas)
-        if unanswered:
-            connection.execute(sa.insert(unanswered_messages), unanswered)
+        fold_rows(connection, rows)
         connection.execute(
             sa.update(summary_progress)
             .where(summary_progress.c.id == PROGRESS_ROW)
@@ -132,15 +175,56 @@ def _fold_one_batch(engine: Engine, batch_size: int) -> int:
         return len(rows)
 
 
-def _fold_event(row: Row, deltas: Dict[str, ConversationDelta], unanswered: List[Dict[str, Any]]) -> None:
+def fold_rows(connection: Connection, rows: Sequence[Row]) -> int:
+    """Folds rows of Rasa's `events` table into the summaries; returns the messages newly counted.
+
+    The caller holds the summaries' lock (`lock_summaries`) in the same
+    transaction and passes each conversation's rows in the order they happened.
+    A row seen before (by id) changes nothing, whichever path folded it.
+    """
+    rows = list({row.id: row for row in rows}.values())
+    folded = _folded_messages(connection, [row.id for row in rows if row.type_name == "user"])
+    deltas: Dict[str, ConversationDelta] = {}
+    unanswered: List[Dict[str, Any]] = []
+    messages: List[Dict[str, Any]] = []
+    for row in rows:
+        _fold_event(row, deltas, unanswered, messages, row.id in folded)
+    _mark_bookings(connection, deltas)
+    _write_summaries(connection, deltas)
+    unanswered = _not_yet_stored(connection, unanswered)
+    if unanswered:
+        connection.execute(sa.insert(unanswered_messages), unanswered)
+    if messages:
+        connection.execute(sa.insert(visitor_messages), messages)
+    return len(messages)
+
+
+def _folded_messages(connection: Connection, event_ids: List[int]) -> Set[int]:
+    """The ids among `event_ids` of visitor messages already folded into the summaries."""
+    column = visitor_messages.c.event_id
+    folded: Set[int] = set()
+    for ids in chunks(event_ids):
+        folded.update(connection.execute(sa.select(column).where(column.in_(ids))).scalars())
+    return folded
+
+
+def _fold_event(
+    row: Row,
+    deltas: Dict[str, ConversationDelta],
+    unanswered: List[Dict[str, Any]],
+    messages: List[Dict[str, Any]],
+    already_folded: bool = False,
+) -> None:
     timestamp = float(row.timestamp or 0.0)
     delta = deltas.get(row.sender_id)
     if delta is None:
         delta = deltas[row.sender_id] = ConversationDelta(row.sender_id, timestamp, timestamp)
     delta.started_at = min(delta.started_at, timestamp)
     delta.last_at = max(delta.last_at, timestamp)
-    if row.type_name == "user":
-        _fold_visitor_message(row, parse_event_data(row.data), delta, unanswered)
+    if row.type_name == "user" and not already_folded:
+        data = parse_event_data(row.data)
+        _fold_visitor_message(row, data, delta, unanswered)
+        messages.append(visitor_message(row, data))
     elif row.type_name == "slot" and row.action_name == CRISIS_SLOT:
         delta.crisis = delta.crisis or parse_event_data(row.data).get("value") is True
 
@@ -158,6 +242,7 @@ def _fold_visitor_message(
     delta.visitor_text.append(text.lower())
     delta.crisis = delta.crisis or intent == CRISIS_INTENT or SAFETY_NET_KEY in parse_data
     delta.medical = delta.medical or intent == MEDICAL_INTENT
+    delta.unsure = delta.unsure or answered_but_unsure(text, parse_data)
     if intent in UNANSWERED_INTENTS:
         delta.unanswered = True
         unanswered.append(
@@ -170,6 +255,32 @@ def _fold_visitor_message(
                 "timestamp": float(row.timestamp or 0.0),
             }
         )
+
+
+def visitor_message(row: Row, data: Dict[str, Any]) -> Dict[str, Any]:
+    """The `visitor_messages` row of a `user` event: when, where, what topic, what outcome."""
+    understood = understand(data.get("parse_data") or {}, str(data.get("text") or ""))
+    topic = understood.answer.label if understood.answer else row.intent_name
+    return {
+        "event_id": row.id,
+        "conversation_id": row.sender_id,
+        "timestamp": float(row.timestamp or 0.0),
+        "channel": data.get("input_channel"),
+        "topic": topic[:255] if topic else None,
+        "outcome": understood.outcome,
+    }
+
+
+def _not_yet_stored(
+    connection: Connection, unanswered: List[Dict[str, Any]], table: sa.Table = unanswered_messages
+) -> List[Dict[str, Any]]:
+    """The rows of messages not stored already (after a rebuild, the earlier ones are)."""
+    if not unanswered:
+        return unanswered
+    column = table.c.event_id
+    ids = [row["event_id"] for row in unanswered]
+    stored = set(connection.execute(sa.select(column).where(column.in_(ids))).scalars())
+    return [row for row in unanswered if row["event_id"] not in stored]
 
 
 def chunks(items: Sequence[str], size: int = IN_CLAUSE_CHUNK) -> Iterable[Sequence[str]]:
@@ -226,6 +337,7 @@ def _new_summary(delta: ConversationDelta) -> Dict[str, Any]:
         "booking": delta.booking,
         "unanswered": delta.unanswered,
         "medical": delta.medical,
+        "unsure": delta.unsure,
         "visitor_text": "\n".join(delta.visitor_text)[:VISITOR_TEXT_LIMIT],
     }
 
@@ -243,5 +355,6 @@ def _merged_summary(row: Row, delta: ConversationDelta) -> Dict[str, Any]:
         "booking": row.booking or delta.booking,
         "unanswered": row.unanswered or delta.unanswered,
         "medical": row.medical or delta.medical,
+        "unsure": row.unsure or delta.unsure,
         "visitor_text": visitor_text[:VISITOR_TEXT_LIMIT],
     }

@@ -44,7 +44,13 @@ def training_example(text: str) -> str:
     return _ENTITY_MARKUP.sub("] ", " ".join(text.split()))
 
 
-def nlu_yaml(assignments: Iterable[Tuple[str, str]]) -> str:
+PASTE_HEADER = (
+    "# Examples the therapist assigned in the review app. Add each block to the",
+    "# matching file of data/nlu/ (or merge this file there), then run `make train`.",
+)
+
+
+def nlu_yaml(assignments: Iterable[Tuple[str, str]], header: Sequence[str] = PASTE_HEADER) -> str:
     """Rasa NLU YAML for (text, intent) pairs, intents sorted, duplicates dropped."""
     examples: Dict[str, List[str]] = defaultdict(list)
     seen = set()
@@ -55,8 +61,7 @@ def nlu_yaml(assignments: Iterable[Tuple[str, str]]) -> str:
             seen.add(key)
             examples[intent].append(example)
     lines = [
-        "# Examples the therapist assigned in the review app. Add each block to the",
-        "# matching file of data/nlu/ (or merge this file there), then run `make train`.",
+        *header,
         f'version: "{NLU_VERSION}"',
         "nlu:",
     ]

@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Sequence
 
 from review.constants import CRISIS_INTENT, CRISIS_SLOT, SAFETY_NET_KEY, SESSION_SLOTS, UNANSWERED_INTENTS
 from review.queries import StoredEvent
+from review.understanding import Guess, understand
 
 VISITOR = "visitor"
 ASSISTANT = "assistant"
@@ -40,6 +41,17 @@ class TranscriptEntry:
     safety_net_phrase: str | None = None
     pressed: str | None = None
     buttons: List[Button] = field(default_factory=list)
+    # Visitor messages: the stored event, and the topic answered with and its runner-up.
+    event_id: int | None = None
+    answer: Guess | None = None
+    runner_up: Guess | None = None
+    outcome: str | None = None
+
+    @property
+    def correctable(self) -> bool:
+        """Whether the therapist can say it was the wrong answer (typed, not a button press)."""
+        typed = bool(self.text.strip()) and not self.text.startswith("/") and self.pressed is None
+        return self.kind == VISITOR and self.event_id is not None and typed
 
 
 def build_transcript(events: Sequence[StoredEvent]) -> List[TranscriptEntry]:
@@ -77,6 +89,7 @@ def _visitor_entry(event: StoredEvent, offered: Sequence[Button]) -> TranscriptE
     intent = intent_data.get("full_retrieval_intent_name") or intent_data.get("name")
     confidence = intent_data.get("confidence")
     safety_net = parse_data.get(SAFETY_NET_KEY)
+    understood = understand(parse_data, text)
     return TranscriptEntry(
         kind=VISITOR,
         timestamp=event.timestamp,
@@ -88,6 +101,10 @@ def _visitor_entry(event: StoredEvent, offered: Sequence[Button]) -> TranscriptE
         unanswered=intent_data.get("name") in UNANSWERED_INTENTS,
         safety_net_phrase=(safety_net or {}).get("phrase") if isinstance(safety_net, dict) else None,
         pressed=_pressed_button(text, offered),
+        event_id=event.id,
+        answer=understood.answer,
+        runner_up=understood.runner_up,
+        outcome=understood.outcome,
     )
 
 

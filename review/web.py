@@ -14,7 +14,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from sanic import Request
 from sanic.response import HTTPResponse, html, redirect
 
-from review.constants import FLAG_LABELS, FLAGS
+from review.constants import FLAG_LABELS, FLAGS, REVIEW_STATE_LABELS
 from review.summaries import refresh_summaries
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -32,7 +32,9 @@ def template_environment() -> Environment:
     )
     environment.filters["when"] = local_time
     environment.filters["segment"] = path_segment
-    environment.globals.update(FLAGS=FLAGS, FLAG_LABELS=FLAG_LABELS, query=urlencode)
+    environment.globals.update(
+        FLAGS=FLAGS, FLAG_LABELS=FLAG_LABELS, REVIEW_STATE_LABELS=REVIEW_STATE_LABELS, query=urlencode
+    )
     return environment
 
 
@@ -59,6 +61,7 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
         csrf_token=session.csrf_token if session else "",
         signed_in=bool(session and session.signed_in),
         path=request.path,
+        review_counts=getattr(request.ctx, "review_counts", None),
         **context,
     )
     return html(page, status=status)

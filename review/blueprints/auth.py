@@ -4,7 +4,8 @@ Every attempt is recorded before its password is looked at, and the app checks o
 password at a time; a wrong password is answered only after a delay that doubles
 with each failure from the same address, and after too many failures (from one
 address, or from everyone) no password is looked at for a while (see
-`review.sign_in_throttle`).
+`review.sign_in_throttle`). Every outcome, refused ones included, goes to the
+audit log (`review.audit`).
 """
 
 import asyncio
@@ -13,6 +14,7 @@ from functools import partial
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 
+from review import audit
 from review.proxy import client_address
 from review.security import DEVICE_COOKIE, SessionManager, verify_password
 from review.sign_in_throttle import Attempt, Failure, SignInThrottle
@@ -85,20 +87,29 @@ async def sign_in(request: Request) -> HTTPResponse:
     device = request.app.ctx.devices.read(request.cookies.get(DEVICE_COOKIE))
     attempt, failure = await _check(request, client, device)
     if not attempt.allowed:
+        await _record(request, client, audit.SIGN_IN_FAILED, "refused: too many attempts")
         return _refused(request, attempt)
     if failure is not None and failure.locked:
+        await _record(request, client, audit.SIGN_IN_FAILED, "wrong password; sign-in paused")
         return _sign_in_page(request, 429, "Too many attempts. Sign-in is paused for a while.")
     if failure is not None:
+        await _record(request, client, audit.SIGN_IN_FAILED, "wrong password")
         return _sign_in_page(request, 401, "That password is not right.")
+    await _record(request, client, audit.SIGN_IN, "known browser" if device else "new browser", audit.THERAPIST)
     sessions: SessionManager = request.app.ctx.sessions
     request.ctx.session = request.ctx.set_session = sessions.sign_in()
     _, request.ctx.set_device = request.app.ctx.devices.issue(device)
     return see_other(safe_next(request.form.get("next")))
 
 
+async def _record(request: Request, client: str, action: str, detail: str, actor: str = audit.NOBODY) -> None:
+    await in_thread(audit.record, request.app.ctx.engine, action, "", client, detail, actor)
+
+
 @bp.post("/sign-out")
 async def sign_out(request: Request) -> HTTPResponse:
     """Ends the session on the server and clears the cookie."""
+    await audit.record_request(request, audit.SIGN_OUT)
     request.app.ctx.sessions.sign_out(request.ctx.session)
     request.ctx.end_session = True
     return see_other("/sign-in")

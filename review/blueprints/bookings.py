@@ -42,6 +42,24 @@ async def inbox(request: Request) -> HTTPResponse:
     )
 
 
+def _one(engine: Any, booking_id: int) -> Dict[str, Any]:
+    with engine.connect() as connection:
+        return {"booking_requests": queries.booking_requests_by_id(connection, [booking_id]),
+                "counts": queries.booking_status_counts(connection)}
+
+
+@bp.get("/bookings/<booking_id:int>")
+async def one_booking(request: Request, booking_id: int) -> HTTPResponse:
+    """One booking, as the calendar event's link opens it (the event names no more than this)."""
+    if not id_in_range(booking_id):
+        return error_page(request, 404, "There is no such booking request.")
+    found = await in_thread(_one, request.app.ctx.engine, booking_id)
+    if not found["booking_requests"]:
+        return error_page(request, 404, "There is no such booking request.")
+    return render(request, "bookings.html", shown_status="", statuses=BOOKING_STATUSES, older=None,
+                  updated=None, **found)
+
+
 def _set_status(engine: Any, booking_id: int, status: str) -> bool:
     with engine.begin() as connection:
         return queries.set_booking_status(connection, booking_id, status)

@@ -9,6 +9,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 
 from assistant import settings
+from review import audit
 from review.exports import csv_chunks, iter_records, json_chunks
 from review.privacy import count_expired, purge_expired
 from review.web import error_page, in_thread, refresh, render, see_other
@@ -36,12 +37,14 @@ async def export(request: Request) -> HTTPResponse | None:
         return error_page(request, 400, "Exports are JSON or CSV.")
     await refresh(request)
     ids = [conversation_id] if conversation_id else None
-    records = iter_records(request.app.ctx.engine, ids)
+    records = iter_records(request.app.ctx.engine, ids, with_review=True)
     chunks = json_chunks(records, single=bool(conversation_id)) if export_format == "json" else csv_chunks(records)
     name = _UNSAFE_FILENAME.sub("_", conversation_id) if conversation_id else f"all_{datetime.now():%Y%m%d}"
+    file_name = f"conversation_{name}.{export_format}"
+    await audit.record_request(request, audit.EXPORT, conversation_id or audit.ALL_CONVERSATIONS, file_name)
     response = await request.respond(
         content_type=FORMATS[export_format],
-        headers={"Content-Disposition": f'attachment; filename="conversation_{name}.{export_format}"'},
+        headers={"Content-Disposition": f'attachment; filename="{file_name}"'},
     )
     await _stream(response, chunks)
     return None
@@ -62,4 +65,5 @@ async def purge(request: Request) -> HTTPResponse:
     """Deletes every conversation whose last message is older than the retention period."""
     retention_days = settings.practice_profile().retention_days
     report = await in_thread(purge_expired, request.app.ctx.engine, retention_days)
+    await audit.record_request(request, audit.PURGE, audit.purge_target(retention_days), audit.deletion_detail(report))
     return see_other("/conversations", notice="purged", count=str(report.conversations))

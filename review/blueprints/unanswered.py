@@ -1,4 +1,4 @@
-"""Unanswered questions: grouped by similarity, assigned to intents, exported as NLU YAML."""
+"""Unanswered questions: grouped by similarity, given a topic by its title, exported as NLU YAML."""
 
 from datetime import datetime
 from typing import Any, Dict, List
@@ -8,7 +8,8 @@ from sanic.response import HTTPResponse, text
 
 from review import queries
 from review.grouping import group_similar
-from review.training_data import intent_names, nlu_yaml
+from review.topics import load_topics
+from review.training_data import nlu_yaml
 from review.web import error_page, in_thread, refresh, render, see_other
 
 bp = Blueprint("unanswered")
@@ -44,8 +45,8 @@ async def unanswered_questions(request: Request) -> HTTPResponse:
     """What the assistant could not answer, similar messages together, largest group first."""
     await refresh(request)
     found = await in_thread(_groups, request.app.ctx.engine)
-    intents = intent_names(request.app.ctx.config.domain_files)
-    return render(request, "unanswered.html", intents=intents, **found)
+    topics = load_topics(request.app.ctx.config.domain_files)
+    return render(request, "unanswered.html", topics=topics, **found)
 
 
 def _texts(request: Request) -> List[str]:
@@ -61,8 +62,8 @@ def _assign(engine: Any, texts: List[str], intent: str | None) -> int:
 async def assign(request: Request) -> HTTPResponse:
     """Gives a message (every time it was sent), or a whole group, the intent it should have had."""
     intent = (request.form.get("intent") or "").strip()
-    if intent not in intent_names(request.app.ctx.config.domain_files):
-        return error_page(request, 400, "Choose one of the assistant's intents.")
+    if not load_topics(request.app.ctx.config.domain_files).offered(intent):
+        return error_page(request, 400, "Choose one of the assistant's topics.")
     await in_thread(_assign, request.app.ctx.engine, _texts(request), intent)
     return see_other("/unanswered")
 

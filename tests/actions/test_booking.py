@@ -77,7 +77,7 @@ async def test_a_consented_request_is_stored_and_the_form_cleared(make_tracker, 
     assert [(r["name"], r["contact"], r["contact_kind"], r["status"]) for r in rows] == [
         ("Jordan Lee", "jordan@example.com", "email", "new")
     ]
-    assert dispatcher.messages[0]["response"] == "utter_booking_saved"
+    assert dispatcher.messages[0]["response"] == "utter_booking_saved_with_copy"
     assert {"event": "slot", "timestamp": None, "name": "visitor_name", "value": None} in events
 
 

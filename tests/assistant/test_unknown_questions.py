@@ -76,6 +76,23 @@ def test_a_question_like_its_topics_examples_keeps_its_answer(trained_gate) -> N
     assert message.get("unknown_question") is None
 
 
+def test_an_answer_let_through_carries_how_near_the_gate_came_to_turning_it_away(trained_gate) -> None:
+    message = _prediction("is it safe", "safety", _direction(0, 0.1, 999))
+    trained_gate.process([message])
+
+    measured = message.get("topic_match")
+    assert measured["topic"] == "faq/safety" and measured["similarity"] > measured["threshold"]
+    assert measured["unknown_similarity"] < measured["similarity"] and "unknown_margin" in measured
+    assert message.get("unknown_question") is None
+
+
+def test_an_unknown_question_carries_no_topic_match(trained_gate) -> None:
+    message = _prediction("do you see couples", "safety", _direction(3, 0.1, 998))
+    trained_gate.process([message])
+
+    assert message.get("topic_match") is None and message.get("unknown_question") is not None
+
+
 def test_a_question_unlike_its_topics_examples_becomes_unknown(trained_gate) -> None:
     message = _prediction("do you see couples", "safety", _direction(3, 0.1, 998))
     trained_gate.process([message])

@@ -9,12 +9,14 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, List
 
 import pytest
+import sqlalchemy as sa
 
 from assistant import settings
 from tests.channels.conftest import BOOKING_LINK
+from tests.servers import RunningAssistant
 
 VISITOR_SCRIPT = Path(__file__).with_name("widget_visitor.mjs")
 WIDGET_BUNDLE = settings.PROJECT_ROOT / "web" / "dist" / "practice-chat.js"
@@ -150,3 +152,34 @@ def test_every_control_has_a_name_and_text_has_readable_contrast(visit: Visit) -
         assert expected in snapshot
     low = {part: ratio for part, ratio in seen["contrast"].items() if ratio < (3 if part == "launcher" else 4.5)}
     assert low == {}, f"below WCAG AA: {low}"
+
+
+def stored_event_texts(database_url: str, conversation_id: str) -> List[str]:
+    """The texts of every stored visitor and assistant message of a conversation."""
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                sa.text("SELECT data FROM events WHERE sender_id = :id AND type_name IN ('user', 'bot')"),
+                {"id": conversation_id},
+            ).scalars()
+            return [json.loads(row).get("text") or "" for row in rows]
+    finally:
+        engine.dispose()
+
+
+def test_a_visitor_deletes_the_conversation_from_the_menu_and_starts_afresh(
+    visit: Visit, channels_assistant: RunningAssistant
+) -> None:
+    seen = visit("delete_from_menu")
+    assert seen["menuItems"] == ["Email me a copy", "Delete this conversation"]
+    assert "delete this conversation?" in seen["confirmation"]
+    assert seen["confirmButtons"] == ["Yes, delete it", "No, keep it"]
+    assert len(seen["afterDeletion"]) == 1 and "has been deleted" in seen["afterDeletion"][0]
+    assert len(seen["storedMessages"]) == 1 and "has been deleted" in seen["storedMessages"][0]
+    assert seen["sessionAfter"] == seen["session"]
+    assert any("automated assistant" in line for line in seen["afterNextMessage"])
+    stored = stored_event_texts(channels_assistant.database_url, seen["session"])
+    assert "hello" in stored and "is ketamine safe?" not in stored
+    assert not any("has been deleted" in text for text in stored)
+

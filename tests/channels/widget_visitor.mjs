@@ -307,6 +307,33 @@ async function startOver(browser, url) {
   return seen;
 }
 
+// The visitor deletes the conversation from the header's menu, confirms, and writes again.
+async function deleteFromMenu(browser, url) {
+  const page = await browser.newPage();
+  const chat = await openChat(page, url);
+  await say(page, 'is ketamine safe?');
+  await waitForAssistant(page, "From the practice's writing", 'asking a question');
+  const seen = { session: await storedSession(page) };
+  await page.getByRole('button', { name: 'More options' }).click();
+  const items = page.getByRole('menu', { name: 'Your conversation' }).getByRole('menuitem');
+  seen.menuItems = await items.allInnerTexts();
+  await items.filter({ hasText: 'Delete this conversation' }).click();
+  await waitForReply(page, 'Yes, delete it', 'choosing "Delete this conversation"');
+  seen.confirmation = (await transcript(page)).slice(-1)[0];
+  seen.confirmButtons = await replyTitles(page);
+  await chat.replies.filter({ hasText: 'Yes, delete it' }).click();
+  await waitForAssistant(page, 'has been deleted', 'confirming the deletion');
+  await page.waitForTimeout(1500);
+  seen.afterDeletion = await transcript(page);
+  seen.storedMessages = (await storedConversation(page)).messages.map((message) => message.text);
+  seen.sessionAfter = await storedSession(page);
+  await say(page, 'hello');
+  await waitForAssistant(page, 'automated assistant', 'writing after the deletion');
+  seen.afterNextMessage = await transcript(page);
+  await page.close();
+  return seen;
+}
+
 async function labelsAndContrast(browser, url) {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   const chat = await openChat(page, url);
@@ -399,6 +426,46 @@ async function stolenSession(browser, url) {
   return seen;
 }
 
+// A visitor in Berlin books the free call into the calendar: the widget reports the
+// browser's time zone with each message, so the times come without a time-zone question.
+const BOOKING_TIME_ZONE = 'Europe/Berlin';
+
+async function bookCalendarTime(browser, url, artifacts) {
+  const context = await browser.newContext({ timezoneId: BOOKING_TIME_ZONE, viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  const chat = await openChat(page, url);
+  const seen = { browserTimeZone: await page.evaluate(() => Intl.DateTimeFormat().resolvedOptions().timeZone) };
+  await say(page, 'is ketamine safe?');
+  await waitForAssistant(page, "From the practice's writing", 'asking a question first');
+  await say(page, "I'd like to book the free call");
+  await waitForAssistant(page, 'what name', 'asking to book');
+  await say(page, 'Jordan Lee');
+  await waitForAssistant(page, 'How can she reach you', 'giving a name');
+  await say(page, 'jordan@example.com');
+  await waitForAssistant(page, 'next free times', 'giving an email');
+  await waitForReply(page, 'Other times', 'giving an email');
+  seen.offer = (await transcript(page)).slice(-1)[0];
+  seen.offeredButtons = await replyTitles(page);
+  seen.chosen = seen.offeredButtons[0];
+  await chat.replies.first().click();
+  await waitForAssistant(page, 'Is it OK for', 'choosing a time');
+  await waitForReply(page, "Yes, that's OK", 'choosing a time');
+  await chat.replies.filter({ hasText: "Yes, that's OK" }).click();
+  await waitForAssistant(page, "Here's what I have", 'consenting');
+  await waitForReply(page, 'Yes, book it', 'consenting');
+  seen.confirmation = await chat.assistantMessages.filter({ hasText: "Here's what I have" }).last().innerText();
+  await chat.replies.filter({ hasText: 'Yes, book it' }).click();
+  await waitForAssistant(page, "You're booked", 'confirming the booking');
+  seen.booked = await chat.assistantMessages.filter({ hasText: "You're booked" }).last().innerText();
+  await chat.typing.waitFor({ state: 'detached', timeout: 5000 }).catch(() => {});
+  seen.transcript = await transcript(page);
+  seen.session = await storedSession(page);
+  seen.screenshot = path.join(artifacts, 'widget-booked-call.png');
+  await page.screenshot({ path: seen.screenshot });
+  await context.close();
+  return seen;
+}
+
 const SCENARIOS = {
   stolen_session: stolenSession,
   ask_book_and_reload: askBookAndReload,
@@ -406,7 +473,9 @@ const SCENARIOS = {
   phone_screen: phoneScreen,
   unsafe_text: unsafeText,
   start_over: startOver,
+  delete_from_menu: deleteFromMenu,
   labels_and_contrast: labelsAndContrast,
+  book_calendar_time: bookCalendarTime,
 };
 
 const [scenario, url, artifacts] = process.argv.slice(2);

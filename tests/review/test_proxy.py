@@ -11,6 +11,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 
+from review import audit
 from review.sign_in_throttle import sign_in_attempts
 from tests.review.conftest import PASSWORD
 from tests.review.servers import CSRF_FIELD, ReviewClient, RunningReviewApp, start_review_app, stop_review_app
@@ -106,3 +107,15 @@ def test_a_forwarded_address_is_ignored_unless_a_proxy_is_trusted(empty_review_a
     finally:
         engine.dispose()
     assert last == "127.0.0.1"
+
+
+def test_the_audit_log_records_the_address_the_trusted_proxy_saw(proxied_app: RunningReviewApp) -> None:
+    signed_in = sign_in(proxied_app, {"X-Forwarded-For": "203.0.113.50, 198.51.100.23"})
+
+    engine = sa.create_engine(proxied_app.database_url, future=True)
+    try:
+        with engine.connect() as connection:
+            last = audit.entries(connection, audit.SIGN_IN)[-1]
+    finally:
+        engine.dispose()
+    assert signed_in.status_code == 303 and last["address"] == "198.51.100.23"

@@ -10,14 +10,16 @@ from sqlalchemy.engine import Engine
 
 from assistant.database import dispose_engine, engine_for
 from review.privacy import delete_conversation
+from review.review_state import review_of, set_state
 from review.summaries import ensure_tables, high_water_mark, refresh_summaries
-from review.tables import conversation_summaries, events
+from review.tables import conversation_summaries, events, unanswered_messages
 from review.tables import metadata as review_metadata
 from tests.review.conftest import Conversations
 from tests.review.servers import copy_sqlite_database
 from tests.servers import RunningAssistant
 
-COMPARED = ("started_at", "last_at", "channel", "first_message", "turns", "crisis", "booking", "unanswered", "medical", "visitor_text")
+COMPARED = ("started_at", "last_at", "channel", "first_message", "turns", "crisis", "booking", "unanswered", "medical",
+            "unsure", "visitor_text")
 
 
 def summaries_of(engine: Engine, ids: List[str]) -> Dict[str, Dict]:
@@ -126,3 +128,37 @@ def test_events_stored_after_the_newest_conversation_was_deleted_are_still_summa
 
     summary = summaries_of(database, [later])[later]
     assert summary["turns"] == 1 and summary["medical"] is True
+
+
+def test_summaries_of_an_older_version_are_rebuilt_keeping_the_therapists_own_rows(
+    database: Engine, conversations: Conversations, running_assistant: RunningAssistant, tmp_path: Path
+) -> None:
+    refresh_summaries(database)
+    url = copy_sqlite_database(running_assistant.database_url, tmp_path / "older.db")
+    older = engine_for(url)
+    try:
+        set_state(older, conversations.fallback, "follow_up")
+        with older.begin() as connection:
+            # What a version before the "unsure" flag left behind.
+            connection.exec_driver_sql("ALTER TABLE conversation_summaries DROP COLUMN unsure")
+            connection.execute(
+                sa.update(unanswered_messages)
+                .where(unanswered_messages.c.conversation_id == conversations.fallback)
+                .values(assigned_intent="faq/cost")
+            )
+            waiting = connection.execute(sa.select(sa.func.count()).select_from(unanswered_messages)).scalar()
+
+        ensure_tables(older)
+        refresh_summaries(older)
+
+        assert summaries_of(older, conversations.all()) == summaries_of(database, conversations.all())
+        with older.connect() as connection:
+            assert connection.execute(sa.select(sa.func.count()).select_from(unanswered_messages)).scalar() == waiting
+            assigned = connection.execute(
+                sa.select(unanswered_messages.c.assigned_intent)
+                .where(unanswered_messages.c.conversation_id == conversations.fallback)
+            ).scalars().all()
+            assert assigned and set(assigned) == {"faq/cost"}
+            assert review_of(connection, conversations.fallback).state == "follow_up"
+    finally:
+        dispose_engine(url)

@@ -10,6 +10,7 @@ import {
 } from '@chatscope/chat-ui-kit-react';
 
 import { openConnection } from './connection.js';
+import { ConversationMenu } from './ConversationMenu.jsx';
 import { forgetConversation, loadConversation, saveConversation } from './conversationStore.js';
 import { MessageText } from './messageText.jsx';
 
@@ -21,6 +22,18 @@ const MAX_MESSAGE_CHARACTERS = 5000;
 
 let nextId = 0;
 const newId = () => `${Date.now().toString(36)}-${(nextId += 1)}`;
+
+/**
+ * What is left to show once the assistant has deleted the conversation: only its
+ * replies since the visitor's last message (the confirmation of the deletion).
+ */
+export function afterDeletion(messages) {
+  let lastVisitor = -1;
+  messages.forEach((message, index) => {
+    if (message.from === 'visitor') lastVisitor = index;
+  });
+  return messages.slice(lastVisitor + 1);
+}
 
 /** Turns a Rasa `bot_uttered` event into the widget's message shape. */
 export function assistantMessage(event) {
@@ -122,6 +135,11 @@ export function ChatWidget({ settings, storage }) {
         }
       },
       onBotMessage: (event) => {
+        if (event && event.conversation_deleted) {
+          // The assistant deleted the conversation: the browser forgets it too.
+          setMessages(afterDeletion);
+          return;
+        }
         setMessages((previous) => [...previous, assistantMessage(event)]);
         showTyping(TYPING_LINGER_MS);
       },
@@ -210,6 +228,13 @@ export function ChatWidget({ settings, storage }) {
                   <p className="pc-subtitle">Automated assistant</p>
                 </ConversationHeader.Content>
                 <ConversationHeader.Actions>
+                  <ConversationMenu
+                    disabled={status !== 'connected'}
+                    onChoose={(item) => {
+                      send(item.payload, item.label);
+                      input.current.focus();
+                    }}
+                  />
                   <button type="button" className="pc-header-button" onClick={startOver}>
                     Start over
                   </button>
