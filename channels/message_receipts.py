@@ -7,12 +7,13 @@ days: longer than Meta keeps retrying, short enough to keep the table small. Onl
 ids and times are stored, never what the visitor wrote.
 """
 
+import threading
 import time
 from typing import Dict, Iterable, Set
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 RETENTION_SECONDS = 3 * 24 * 3600.0
 PRUNE_EVERY_SECONDS = 3600.0
@@ -29,13 +30,28 @@ message_receipts = sa.Table(
 )
 
 _ready: Dict[int, bool] = {}
+_creating = threading.Lock()
 _last_prune: Dict[int, float] = {}
 
 
 def ensure_table(engine: Engine) -> None:
-    """Creates the table the first time this process uses an engine."""
-    if not _ready.get(id(engine)):
-        metadata.create_all(engine)
+    """Creates the table the first time this process uses an engine.
+
+    A visitor's first messages arrive together and are handled in threads, and
+    another process may create the table at the same moment: the lock keeps this
+    process's threads from racing, and a table created by someone else between
+    the check and the CREATE is simply there, not an error.
+    """
+    if _ready.get(id(engine)):
+        return
+    with _creating:
+        if _ready.get(id(engine)):
+            return
+        try:
+            metadata.create_all(engine)
+        except OperationalError:
+            if not sa.inspect(engine).has_table(message_receipts.name):
+                raise
         _ready[id(engine)] = True
 
 

@@ -1,8 +1,12 @@
 """A Messenger message id is taken once, remembered across restarts, and forgotten after days."""
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from assistant.database import dispose_engine, engine_for
+from channels import message_receipts
 from channels.message_receipts import RETENTION_SECONDS, claim_message, handled_ids, mark_handled, prune
 
 T0 = 1_700_000_000.0
@@ -39,3 +43,27 @@ def test_ids_older_than_the_retention_period_are_forgotten(tmp_path: Path) -> No
 
     assert claim_message(engine, "m_old", now=T0 + RETENTION_SECONDS + 2) is True
     assert claim_message(engine, "m_recent", now=T0 + RETENTION_SECONDS + 2) is False
+
+
+def test_a_visitors_first_messages_handled_at_once_on_a_new_database_are_each_claimed(tmp_path: Path) -> None:
+    """Threads racing to create the table (a visitor's first messages arrive together) all succeed."""
+    url = f"sqlite:///{tmp_path}/receipts.db"
+    engine = engine_for(url)
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            claimed = list(pool.map(lambda number: claim_message(engine, f"mid.{number}"), range(8)))
+        assert claimed == [True] * 8
+    finally:
+        dispose_engine(url)
+
+
+def test_a_table_another_process_created_meanwhile_is_used_not_refused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/receipts.db"
+    other_process = sa.create_engine(url)
+    message_receipts.metadata.create_all(other_process)
+    other_process.dispose()
+    engine = engine_for(url)
+    try:
+        assert claim_message(engine, "mid.1") is True
+    finally:
+        dispose_engine(url)
