@@ -32,6 +32,10 @@ ACTIONS_PACKAGE = "actions"
 TOKEN_NAME = "ACTION_SERVER_TOKEN"
 OPEN_PATHS = frozenset({"/health"})
 BEARER = "bearer "
+# Rasa's HTTP client (aiohttp) drops an idle pooled connection after 15 s. The
+# server must keep it open longer: closed by the server first, the next call on it
+# fails ("Can not write request body") and the visitor gets the outage reply.
+KEEP_ALIVE_SECONDS = 75
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +70,7 @@ def create_app(token: str, actions_package: str = ACTIONS_PACKAGE) -> Sanic:
     if not token:
         raise ValueError("the action server needs a non-empty token")
     app = create_rasa_sdk_app(actions_package, cors_origins="")
+    app.config.KEEP_ALIVE_TIMEOUT = KEEP_ALIVE_SECONDS
     app.ctx.action_server_token = token
 
     @app.on_request

@@ -252,3 +252,11 @@ def test_the_action_server_of_the_assistant_creates_its_database_private(
         for file in path.parent.iterdir() if file.name.startswith(path.name)
     }
     assert modes and set(modes.values()) == {0o600}, modes
+
+
+def test_the_action_server_keeps_an_idle_connection_open_longer_than_rasas_client_does() -> None:
+    """Rasa's aiohttp pool drops idle connections after 15 s; a server closing first breaks the next call."""
+    from assistant.action_server import create_app
+
+    app = create_app(secrets.token_urlsafe(16))
+    assert app.config.KEEP_ALIVE_TIMEOUT > 15
