@@ -12,8 +12,8 @@ PostgreSQL compare them the same way.
 """
 
 import time
+import weakref
 from dataclasses import dataclass
-from typing import Dict
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -69,14 +69,16 @@ class UndeliverableAlerts:
     last_error: str | None
 
 
-_ready: Dict[int, bool] = {}
+# Keyed by the engine itself, weakly: an id() is reused once a disposed engine is
+# collected, and a new database must not be taken for one whose table exists.
+_ready: "weakref.WeakSet[Engine]" = weakref.WeakSet()
 
 
 def ensure_table(engine: Engine) -> None:
     """Creates the outbox table the first time this process uses an engine."""
-    if not _ready.get(id(engine)):
+    if engine not in _ready:
         metadata.create_all(engine)
-        _ready[id(engine)] = True
+        _ready.add(engine)
 
 
 def enqueue_alert(engine: Engine, subject: str, body: str, recipient: str, now: float | None = None) -> int:

@@ -9,7 +9,8 @@ ids and times are stored, never what the visitor wrote.
 
 import threading
 import time
-from typing import Dict, Iterable, Set
+import weakref
+from typing import Iterable, Set
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -29,9 +30,11 @@ message_receipts = sa.Table(
     sa.Column("handled_at", sa.Float),
 )
 
-_ready: Dict[int, bool] = {}
+# Keyed by the engine itself, weakly: an id() is reused once a disposed engine is
+# collected, and a new database must not be taken for one whose table exists.
+_ready: "weakref.WeakSet[Engine]" = weakref.WeakSet()
 _creating = threading.Lock()
-_last_prune: Dict[int, float] = {}
+_last_prune: "weakref.WeakKeyDictionary[Engine, float]" = weakref.WeakKeyDictionary()
 
 
 def ensure_table(engine: Engine) -> None:
@@ -42,17 +45,17 @@ def ensure_table(engine: Engine) -> None:
     process's threads from racing, and a table created by someone else between
     the check and the CREATE is simply there, not an error.
     """
-    if _ready.get(id(engine)):
+    if engine in _ready:
         return
     with _creating:
-        if _ready.get(id(engine)):
+        if engine in _ready:
             return
         try:
             metadata.create_all(engine)
         except OperationalError:
             if not sa.inspect(engine).has_table(message_receipts.name):
                 raise
-        _ready[id(engine)] = True
+        _ready.add(engine)
 
 
 def claim_message(engine: Engine, message_id: str, now: float | None = None) -> bool:
@@ -106,6 +109,6 @@ def prune(engine: Engine, now: float | None = None) -> int:
 
 def _prune_now_and_then(engine: Engine, now: float) -> None:
     """Prunes at most once an hour per process, so claiming stays one insert."""
-    if now - _last_prune.get(id(engine), float("-inf")) >= PRUNE_EVERY_SECONDS:
-        _last_prune[id(engine)] = now
+    if now - _last_prune.get(engine, float("-inf")) >= PRUNE_EVERY_SECONDS:
+        _last_prune[engine] = now
         prune(engine, now)
