@@ -10,7 +10,7 @@ import asyncio
 import logging
 from typing import Any, Dict, List
 
-from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
@@ -21,7 +21,6 @@ from actions.booking_calendar import (
     calendar_unused_reason,
     check_chosen_time,
     check_time_zone,
-    time_zone_slot_from_browser,
 )
 from actions.booking_details import (
     InvalidDetail,
@@ -33,6 +32,7 @@ from actions.booking_details import (
 from actions.booking_emails import wants_email
 from actions.faq import send_faq_answer
 from actions.practice_text import response_values
+from actions.visitor_forms import VisitorDetailsForm, contact_answer, refuse_answer
 from assistant import settings
 from assistant.database import engine_for, save_booking_request
 
@@ -54,18 +54,6 @@ FORM_SLOTS = (
     "visitor_name", "contact", "preferred_times", "contact_consent", "booking_confirmed", "booking_field",
     *CALENDAR_FORM_SLOTS,
 )
-
-
-def _refuse(
-    dispatcher: CollectingDispatcher, slot: str, error: InvalidDetail, tracker: Tracker
-) -> Dict[str, Any]:
-    """Says why an answer was refused; the form then asks for it again."""
-    dispatcher.utter_message(
-        response=f"utter_invalid_{slot}",
-        reason=str(error),
-        **response_values(settings.practice_profile()),
-    )
-    return {slot: None}
 
 
 def answer_question_in_passing(
@@ -93,20 +81,14 @@ def answer_question_in_passing(
     return None
 
 
-class ValidateBookingForm(FormValidationAction):
+class ValidateBookingForm(VisitorDetailsForm):
     """Checks each answer of the booking form and handles corrections."""
 
     def name(self) -> str:
         """The name Rasa calls this action by."""
         return "validate_booking_form"
 
-    async def required_slots(
-        self,
-        domain_slots: List[str],
-        dispatcher: CollectingDispatcher,
-        tracker: Tracker,
-        domain: DomainDict,
-    ) -> List[str]:
+    def slots_to_ask(self, domain_slots: List[str], tracker: Tracker) -> List[str]:
         """The calendar steps or "which times suit you", and `booking_field` while a correction is pending.
 
         The calendar steps stand in for the times question while a calendar is
@@ -118,12 +100,6 @@ class ValidateBookingForm(FormValidationAction):
         if tracker.get_slot("booking_field"):
             return ["booking_field", *slots]
         return slots
-
-    async def extract_visitor_time_zone(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> Dict[str, Any]:
-        """Takes the time zone the chat widget reports with each message, so it is not asked."""
-        return time_zone_slot_from_browser(tracker)
 
     def validate_visitor_time_zone(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -153,7 +129,7 @@ class ValidateBookingForm(FormValidationAction):
         try:
             return {"visitor_name": clean_name(str(value or ""))}
         except InvalidDetail as error:
-            return _refuse(dispatcher, "visitor_name", error, tracker)
+            return refuse_answer(dispatcher, "visitor_name", error)
 
     def validate_contact(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -162,11 +138,7 @@ class ValidateBookingForm(FormValidationAction):
         answered = answer_question_in_passing(dispatcher, tracker, "contact")
         if answered is not None:
             return answered
-        try:
-            contact = parse_contact(str(value or ""))
-        except InvalidDetail as error:
-            return _refuse(dispatcher, "contact", error, tracker)
-        return {"contact": contact.value}
+        return contact_answer(dispatcher, "contact", value)
 
     def validate_preferred_times(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -178,7 +150,7 @@ class ValidateBookingForm(FormValidationAction):
         try:
             return {"preferred_times": clean_times(str(value or ""))}
         except InvalidDetail as error:
-            return _refuse(dispatcher, "preferred_times", error, tracker)
+            return refuse_answer(dispatcher, "preferred_times", error)
 
     def validate_contact_consent(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict

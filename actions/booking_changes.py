@@ -13,7 +13,7 @@ import re
 from datetime import datetime, timezone
 from typing import Any, Dict, List
 
-from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
@@ -29,13 +29,13 @@ from actions.booking_calendar import (
     in_thread,
     parse_slot_start,
     record,
-    time_zone_slot_from_browser,
 )
-from actions.booking_details import InvalidDetail, clean_name, parse_contact
+from actions.booking_details import InvalidDetail, clean_name
 from actions.booking_emails import send_call_email_in_background, wants_email
 from actions.calendar_client import CalendarUnavailable, SlotTaken
 from actions.calendar_slots import known_time_zone, slot_description
 from actions.practice_text import response_values
+from actions.visitor_forms import VisitorDetailsForm, contact_answer
 from assistant import settings
 from assistant.database import booking_request, engine_for, upcoming_booked_calls
 
@@ -118,20 +118,14 @@ class ActionFindBooking(Action):
         return events
 
 
-class ValidateManageBookingForm(FormValidationAction):
+class ValidateManageBookingForm(VisitorDetailsForm):
     """Checks the answers of the form that moves or cancels a call."""
 
     def name(self) -> str:
         """The name Rasa calls this action by."""
         return "validate_manage_booking_form"
 
-    async def required_slots(
-        self,
-        domain_slots: List[str],
-        dispatcher: CollectingDispatcher,
-        tracker: Tracker,
-        domain: DomainDict,
-    ) -> List[str]:
+    def slots_to_ask(self, domain_slots: List[str], tracker: Tracker) -> List[str]:
         """Skips the contact when the call is known, and the new time when cancelling or declined."""
         if tracker.get_slot("manage_confirmed") is False or tracker.get_slot("manage_action") is None:
             return ["manage_confirmed"]
@@ -142,22 +136,11 @@ class ValidateManageBookingForm(FormValidationAction):
             slots = [s for s in slots if s not in ("visitor_time_zone", "booking_slot")]
         return slots
 
-    async def extract_visitor_time_zone(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> Dict[str, Any]:
-        """Takes the time zone the chat widget reports, so it is not asked."""
-        return time_zone_slot_from_browser(tracker)
-
     def validate_manage_contact(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[str, Any]:
-        """Keeps an email address or phone number."""
-        try:
-            return {"manage_contact": parse_contact(str(value or "")).value}
-        except InvalidDetail as error:
-            dispatcher.utter_message(response="utter_invalid_contact", reason=str(error),
-                                     **response_values(settings.practice_profile()))
-            return {"manage_contact": None}
+        """Keeps an email address or phone number, refused as the booking form refuses it."""
+        return contact_answer(dispatcher, "manage_contact", value)
 
     async def validate_manage_name(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict

@@ -5,22 +5,9 @@
 // Signs in, opens the conversation, reads what the message was answered with,
 // opens "Wrong answer", picks the right topic by its title and saves, taking a
 // screenshot at each step. Prints what it saw as JSON on stdout.
-import { mkdirSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
+import { runFlow, signIn } from '../browser/chromium.mjs';
 
-import { launchChromium } from '../browser/chromium.mjs';
-
-const options = JSON.parse(process.argv[2]);
-const seen = { screenshots: [], dialogs: [], errors: [], consoleErrors: [], failedResponses: [] };
-
-mkdirSync(options.artifacts, { recursive: true });
-const browser = await launchChromium();
-try {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  const page = await context.newPage();
-  page.setDefaultTimeout(15000);
-  page.on('dialog', async (dialog) => { seen.dialogs.push(dialog.message()); await dialog.dismiss(); });
-  page.on('pageerror', (error) => seen.errors.push(String(error)));
+await runFlow(async ({ page, options, seen, shoot }) => {
   // CSP refusals show as console errors; a missing resource is caught by its response instead.
   page.on('console', (message) => {
     if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) seen.consoleErrors.push(message.text());
@@ -29,18 +16,10 @@ try {
     if (response.status() >= 400 && !response.url().endsWith('/favicon.ico')) seen.failedResponses.push(response.url());
   });
 
-  const shoot = async (name) => {
-    const file = path.join(options.artifacts, `${name}.png`);
-    await page.screenshot({ path: file, fullPage: true });
-    seen.screenshots.push(file);
-  };
-
   // 1. Sign in, landing on the conversation.
   const transcriptUrl = `${options.baseUrl}/conversations/${encodeURIComponent(options.conversationId)}`;
   await page.goto(transcriptUrl);
-  await page.getByLabel('Password').fill(options.password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.waitForURL(`**/conversations/${encodeURIComponent(options.conversationId)}`);
+  await signIn(page, options.password, `**/conversations/${encodeURIComponent(options.conversationId)}`);
 
   // 2. The message shows the topic it was answered with, by title, with its confidence and runner-up.
   const message = page.locator('li.message.visitor', { hasText: options.message }).first();
@@ -67,10 +46,4 @@ try {
   seen.plotCount = await images.count();
   seen.plotsLoaded = await images.evaluateAll((all) => all.every((image) => image.complete && image.naturalWidth > 0));
   await shoot('04-insights');
-} catch (error) {
-  seen.failure = String(error && error.stack ? error.stack : error);
-} finally {
-  await browser.close();
-}
-writeFileSync(path.join(options.artifacts, 'flow.json'), JSON.stringify(seen, null, 2));
-process.stdout.write(JSON.stringify(seen));
+}, { seen: { consoleErrors: [], failedResponses: [] } });

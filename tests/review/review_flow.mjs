@@ -5,36 +5,16 @@
 // Signs in, opens the crisis-flagged conversation from the list, marks a booking
 // request contacted, exports a conversation, deletes one and checks it is gone,
 // taking a screenshot at each step. Prints what it saw as JSON on stdout.
-import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
-import { launchChromium } from '../browser/chromium.mjs';
+import { runFlow, signIn } from '../browser/chromium.mjs';
 
-const options = JSON.parse(process.argv[2]);
-const seen = { screenshots: [], dialogs: [], errors: [] };
-
-mkdirSync(options.artifacts, { recursive: true });
-const browser = await launchChromium();
-try {
-  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 900 } });
-  const page = await context.newPage();
-  page.setDefaultTimeout(15000);
-  page.on('dialog', async (dialog) => { seen.dialogs.push(dialog.message()); await dialog.dismiss(); });
-  page.on('pageerror', (error) => seen.errors.push(String(error)));
-
-  const shoot = async (name) => {
-    const file = path.join(options.artifacts, `${name}.png`);
-    await page.screenshot({ path: file, fullPage: true });
-    seen.screenshots.push(file);
-  };
-
+await runFlow(async ({ page, options, seen, shoot }) => {
   // 1. Sign in: any page sends a stranger to the sign-in page first.
   await page.goto(`${options.baseUrl}/conversations`);
   seen.askedToSignIn = new URL(page.url()).pathname === '/sign-in';
   await shoot('01-sign-in');
-  await page.getByLabel('Password').fill(options.password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.waitForURL('**/conversations');
+  await signIn(page, options.password, '**/conversations');
   seen.signedIn = await page.getByRole('heading', { name: 'Conversations' }).isVisible();
 
   // 2. Open the crisis-flagged conversation from the list.
@@ -90,10 +70,4 @@ try {
   await page.goto(`${options.baseUrl}/conversations/${options.markupId}`);
   seen.markupText = (await page.locator('li.message.visitor .text').first().innerText()).trim();
   await shoot('08-markup-as-text');
-} catch (error) {
-  seen.failure = String(error && error.stack ? error.stack : error);
-} finally {
-  await browser.close();
-}
-writeFileSync(path.join(options.artifacts, 'flow.json'), JSON.stringify(seen, null, 2));
-process.stdout.write(JSON.stringify(seen));
+}, { context: { acceptDownloads: true } });

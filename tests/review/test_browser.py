@@ -6,27 +6,21 @@ installs); screenshots of every step go to `tests/artifacts/review/`.
 
 import json
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
 
 from assistant import settings
+from tests.review.browser_flow import needs_chromium, run_flow
 from tests.review.conftest import BOOKING_SCRIPT, PASSWORD, Conversations, booking_request_of
 from tests.review.servers import RunningReviewApp
 from tests.review.test_privacy import rows_about
 
-BROWSER_TOOLS = settings.PROJECT_ROOT / "tests" / "browser"
 FLOW = Path(__file__).with_name("review_flow.mjs")
 ARTIFACTS = settings.PROJECT_ROOT / "tests" / "artifacts" / "review"
-CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists() or not (BROWSER_TOOLS / "node_modules" / "playwright-core").exists() or not shutil.which("node"),
-    reason="needs Chromium and playwright-core: run `make browser-deps`",
-)
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +31,6 @@ def flow(review_app: RunningReviewApp, conversations: Conversations, running_ass
         running_assistant.say(booked, message)
     doomed = f"review-browser-{os.getpid()}-delete"
     running_assistant.say(doomed, "hello")
-    shutil.rmtree(ARTIFACTS, ignore_errors=True)
     options = {
         "baseUrl": review_app.url,
         "password": PASSWORD,
@@ -48,13 +41,7 @@ def flow(review_app: RunningReviewApp, conversations: Conversations, running_ass
         "markupId": conversations.markup,
         "artifacts": str(ARTIFACTS),
     }
-    result = subprocess.run(
-        ["node", str(FLOW), json.dumps(options)], cwd=BROWSER_TOOLS, capture_output=True, text=True, timeout=180
-    )
-    assert result.returncode == 0, result.stderr
-    seen = json.loads(result.stdout)
-    assert "failure" not in seen, seen["failure"]
-    return {**seen, "options": options}
+    return {**run_flow(FLOW, options), "options": options}
 
 
 def test_the_therapist_signs_in_in_the_browser(flow: dict) -> None:

@@ -6,10 +6,6 @@ therapist runs it (`python -m review export-training`), into a temporary file,
 never into the project's `data/nlu/`. Screenshots go to `tests/artifacts/correction/`.
 """
 
-import json
-import os
-import shutil
-import subprocess
 import uuid
 from pathlib import Path
 
@@ -21,24 +17,20 @@ from sqlalchemy.engine import Engine
 from assistant import settings
 from review import audit
 from review.tables import answer_corrections
+from tests.review.browser_flow import needs_chromium, run_flow
 from tests.review.conftest import PASSWORD
 from tests.review.servers import RunningReviewApp
 from tests.review.test_cli import review_cli
 from tests.servers import RunningAssistant
 
-BROWSER_TOOLS = settings.PROJECT_ROOT / "tests" / "browser"
 FLOW = Path(__file__).with_name("correction_flow.mjs")
 ARTIFACTS = settings.PROJECT_ROOT / "tests" / "artifacts" / "correction"
-CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
 # Not an example anywhere in data/nlu/, so the export has no reason to leave it out.
 QUESTION = "would you take my partner and me for joint sessions on weekends"
 RIGHT_TOPIC = "faq/services"
 RIGHT_TITLE = "Who Barbara sees"
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists() or not (BROWSER_TOOLS / "node_modules" / "playwright-core").exists() or not shutil.which("node"),
-    reason="needs Chromium and playwright-core: run `make browser-deps`",
-)
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +38,6 @@ def corrected(review_app: RunningReviewApp, running_assistant: RunningAssistant,
     """Holds the conversation, then runs the browser flow once and returns what it saw."""
     conversation_id = f"review-correction-{uuid.uuid4().hex[:8]}"
     running_assistant.say(conversation_id, QUESTION)
-    shutil.rmtree(ARTIFACTS, ignore_errors=True)
     options = {
         "baseUrl": review_app.url,
         "password": PASSWORD,
@@ -55,13 +46,7 @@ def corrected(review_app: RunningReviewApp, running_assistant: RunningAssistant,
         "topicTitle": RIGHT_TITLE,
         "artifacts": str(ARTIFACTS),
     }
-    result = subprocess.run(
-        ["node", str(FLOW), json.dumps(options)], cwd=BROWSER_TOOLS, capture_output=True, text=True, timeout=180
-    )
-    assert result.returncode == 0, result.stderr
-    seen = json.loads(result.stdout)
-    assert "failure" not in seen, seen["failure"]
-    return {**seen, "conversation_id": conversation_id}
+    return {**run_flow(FLOW, options), "conversation_id": conversation_id}
 
 
 @pytest.fixture(scope="module")
