@@ -22,7 +22,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TF_CPP_MIN_LOG_LEVEL := 3
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
-.PHONY: help setup train run shell test bench lint clean browser-deps review-password web deploy-deps cluster
+.PHONY: help setup train run shell test bench bench-load lint clean browser-deps review-password web deploy-deps cluster
 
 help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -61,6 +61,9 @@ test: train browser-deps deploy-deps web ## Validate the data, run the test stor
 
 bench: train ## Measure accuracy, crisis recall, training time and latency (bench/README.md)
 	$(PY) -m bench.run
+
+bench-load: train deploy-deps ## Load: 1, 10 and 50 visitors at once on one process, the cluster and rasa init's moodbot (bench/README.md, Load)
+	$(PY) -m bench.load
 
 lint: setup ## Check the Python code with ruff
 	$(VENV)/bin/ruff check assistant actions review channels web tests bench rasa_sdk_plugins
