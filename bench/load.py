@@ -845,6 +845,16 @@ Where the CPU goes with {busiest} visitors, per process (each Rasa replica and a
 """
 
 
+def load_section(readme: str) -> str | None:
+    """The report's "Load" section, as `make bench` must keep it when it rewrites the report."""
+    lines = readme.splitlines(keepends=True)
+    starts = [i for i, line in enumerate(lines) if line.rstrip() == SECTION_TITLE]
+    if not starts:
+        return None
+    end = next((i for i in range(starts[0] + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    return "".join(lines[starts[0]:end]).rstrip("\n") + "\n"
+
+
 def replace_section(readme: str, section: str) -> str:
     """`readme` with its "Load" section replaced by `section` (or `section` appended when it has none)."""
     lines = readme.splitlines(keepends=True)

@@ -138,3 +138,15 @@ def test_others_work_is_left_out_of_a_setups_cpu_ceiling() -> None:
     setups = {"single process": {"levels": {"50": {"messages_per_second": 20.0, "cpu": cpu}}}}
     (line,) = load.ceilings(setups)
     assert f"at most {(os.cpu_count() or 1) * 1000 / 42:.0f} messages a second" in line
+
+
+def test_the_accuracy_report_keeps_the_load_figures_of_the_previous_report() -> None:
+    old = "# Benchmark\n\n## Questions\nold figures\n\n## Load\n\n| setup | p95 |\n| cluster | 739 |\n\n## Notes\nold\n"
+    section = load.load_section(old)
+    assert section == "## Load\n\n| setup | p95 |\n| cluster | 739 |\n"
+    rewritten = load.replace_section("# Benchmark\n\n## Questions\nnew figures\n", section)
+    assert "new figures" in rewritten and "| cluster | 739 |" in rewritten and "old figures" not in rewritten
+
+
+def test_a_report_without_load_figures_has_no_section_to_keep() -> None:
+    assert load.load_section("# Benchmark\n\n## Questions\n") is None
