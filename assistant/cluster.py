@@ -32,6 +32,11 @@ CLUSTER_ENDPOINTS = settings.PROJECT_ROOT / "deploy" / "cluster" / "endpoints.ym
 HAPROXY_RULES = settings.PROJECT_ROOT / "deploy" / "haproxy.cfg"
 CLUSTER_FOLDER = settings.PROJECT_ROOT / "var" / "cluster"
 HEALTH_PATH = "/haproxy-health"
+# How long a replica may take to answer HAProxy's health check. Without it the
+# check must answer within `inter` (2 s); a replica busy with 25 visitors' turns on
+# 2 cores answers later, was taken out, and visitors got 503s. A replica that died
+# is still skipped at once: its refused connection is retried on another.
+HEALTH_CHECK_TIMEOUT = "30s"
 
 
 class ClusterError(RuntimeError):
@@ -63,6 +68,7 @@ def haproxy_config(rules: str, cluster: ClusterSettings) -> str:
         elif stripped == "bind :5055":
             lines.append(f"    bind 127.0.0.1:{cluster.actions_port}")
         elif stripped.startswith(("server-template rasa", "server-template actions")):
+            lines += [f"    timeout check {HEALTH_CHECK_TIMEOUT}"]
             lines += rasa if stripped.startswith("server-template rasa") else actions
         elif stripped.startswith("log "):
             continue  # the cluster's terminal shows the services, not every request
@@ -120,6 +126,8 @@ def shared_environment(cluster: ClusterSettings) -> Dict[str, str]:
         **service_environment.cluster_endpoint_variables(),
         "ACTION_SERVER_URL": f"http://127.0.0.1:{cluster.actions_port}/webhook",
         "DATABASE_URL": cluster.database_url,
+        # The review app shows what the consumer folds, never following `events` ids.
+        "REVIEW_SUMMARIES_FROM_BROKER": "1",
     }
 
 

@@ -432,6 +432,18 @@ def review_secret_key(env: Mapping[str, str] = os.environ) -> str | None:
     return env.get("REVIEW_SECRET_KEY", "").strip() or None
 
 
+def review_summaries_from_broker(env: Mapping[str, str] = os.environ) -> bool:
+    """Whether the event broker's consumer keeps the review's summaries (`REVIEW_SUMMARIES_FROM_BROKER`).
+
+    `make cluster` sets it for the review app it starts: with several Rasa
+    replicas, PostgreSQL ids commit out of order, so the app must not follow
+    `events` by its highest id (it could skip an event for good); the consumer
+    (`review.event_consumer`) folds every published event instead. Unset (`make
+    run`: one process, SQLite, no broker), the app folds new events itself.
+    """
+    return env.get("REVIEW_SUMMARIES_FROM_BROKER", "").strip().lower() in {"1", "true", "yes"}
+
+
 def review_password_file(env: Mapping[str, str] = os.environ) -> Path:
     """Where `make review-password` keeps the argon2 hash (`REVIEW_PASSWORD_FILE` overrides)."""
     return Path(env.get("REVIEW_PASSWORD_FILE") or DEFAULT_REVIEW_PASSWORD_FILE)

@@ -14,7 +14,7 @@ from typing import Iterable, Set
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 RETENTION_SECONDS = 3 * 24 * 3600.0
 PRUNE_EVERY_SECONDS = 3600.0
@@ -52,7 +52,9 @@ def ensure_table(engine: Engine) -> None:
             return
         try:
             metadata.create_all(engine)
-        except OperationalError:
+        # SQLite says OperationalError; PostgreSQL an IntegrityError or ProgrammingError
+        # (its catalogue's unique index) when another process's CREATE won.
+        except DBAPIError:
             if not sa.inspect(engine).has_table(message_receipts.name):
                 raise
         _ready.add(engine)

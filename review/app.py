@@ -86,7 +86,11 @@ def create_app(config: ReviewConfig, name: str = "review") -> Sanic:
 
 
 async def open_database(app: Sanic, _loop: Any) -> None:
-    """Opens the engine, makes the review app's tables and catches up with the events."""
+    """Opens the engine, makes the review app's tables and catches up with the events.
+
+    Where the event broker's consumer keeps the summaries (`make cluster`), it
+    catches up instead: following the ids of several writers could skip events.
+    """
     app.ctx.engine = engine_for(app.ctx.config.database_url)
     app.ctx.refresh_lock = asyncio.Lock()
     app.ctx.sign_in_lock = asyncio.Lock()
@@ -94,7 +98,8 @@ async def open_database(app: Sanic, _loop: Any) -> None:
     await asyncio.to_thread(ensure_tables, app.ctx.engine)
     await asyncio.to_thread(ensure_table, app.ctx.engine)
     await asyncio.to_thread(app.ctx.throttle.prune)
-    await asyncio.to_thread(refresh_summaries, app.ctx.engine)
+    if not app.ctx.config.summaries_from_broker:
+        await asyncio.to_thread(refresh_summaries, app.ctx.engine)
 
 
 async def close_database(app: Sanic, _loop: Any) -> None:

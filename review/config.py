@@ -28,6 +28,9 @@ class ReviewConfig:
     domain_files: Tuple[Path, ...] = tuple(settings.domain_files())
     sign_in_policy: SignInPolicy = SignInPolicy()
     trusted_proxy_header: str | None = None
+    # The event broker's consumer keeps the summaries (`make cluster`): the app
+    # then never folds events itself by following their ids.
+    summaries_from_broker: bool = False
 
     @property
     def secure_cookies(self) -> bool:
@@ -54,4 +57,5 @@ class ReviewConfig:
             password_hash=password_hash,
             base_url=settings.review_base_url(),
             trusted_proxy_header=settings.review_trusted_proxy_header(),
+            summaries_from_broker=settings.review_summaries_from_broker(),
         )

@@ -13,6 +13,10 @@ id-following refresh uses. That fold is idempotent, so a message delivered twice
 (a replay, a redelivery after a crash) counts once. A batch is acknowledged only
 after its transaction commits; a crash before that redelivers it.
 
+Each batch folds every stored event of its conversations, not only the published
+ones, so a turn whose publication was lost (a replica killed between storing and
+publishing it) is summarised with the conversation's next event.
+
 An event the store does not hold after a short wait (its conversation was
 deleted, or Rasa failed to store the turn) is not folded: a rebuild from the
 tracker store would not fold it either.
@@ -90,27 +94,21 @@ def parse_event(body: bytes) -> BrokerEvent:
 
 
 def stored_rows(connection: Connection, published: Sequence[BrokerEvent]) -> Tuple[List[Row], List[BrokerEvent]]:
-    """The `events` rows of the published events, by id, and the events not stored (yet).
+    """Every stored `events` row of the published events' conversations, by id, and the events not stored (yet).
 
-    Two events of one conversation with the same type and timestamp cannot be
-    told apart; both rows are returned for either, and the fold counts each once.
+    All of a conversation's rows, not only the published ones: a replica killed
+    after storing a turn but before its broker sent it loses that publication,
+    and the conversation's next event then brings the lost turn in (the fold
+    counts a row seen before once). Conversations are short, so this stays cheap.
     """
-    wanted: Dict[str, set] = {}
-    for event in published:
-        wanted.setdefault(event.sender_id, set()).add(event.timestamp)
+    senders = sorted({event.sender_id for event in published})
     found: Dict[Tuple[str, str, float], List[Row]] = {}
-    for sender_id, timestamps in wanted.items():
-        query = sa.select(events).where(events.c.sender_id == sender_id, events.c.timestamp.in_(sorted(timestamps)))
-        for row in connection.execute(query):
-            found.setdefault((row.sender_id, row.type_name, float(row.timestamp)), []).append(row)
     rows: Dict[int, Row] = {}
-    missing: List[BrokerEvent] = []
-    for event in published:
-        matches = found.get((event.sender_id, event.type_name, event.timestamp))
-        if matches:
-            rows.update((row.id, row) for row in matches)
-        else:
-            missing.append(event)
+    for sender_id in senders:
+        for row in connection.execute(sa.select(events).where(events.c.sender_id == sender_id)):
+            found.setdefault((row.sender_id, row.type_name, float(row.timestamp)), []).append(row)
+            rows[row.id] = row
+    missing = [event for event in published if (event.sender_id, event.type_name, event.timestamp) not in found]
     return [rows[key] for key in sorted(rows)], missing
 
 

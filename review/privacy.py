@@ -6,7 +6,11 @@ any intent the therapist gave them, her review state and private note, its
 messages' topics and her corrections of its answers), and
 the alert outbox's emails that link to it. The
 audit log is not about a conversation's content and is never deleted here. Deletions take the summaries' lock, so a
-refresh running at the same moment can never write a deleted conversation back.
+refresh running at the same moment can never write a deleted conversation back; nor can the event broker's
+consumer, which takes that lock before it looks the published events up in the tracker store.
+
+Where that consumer keeps the summaries (`make cluster`), a purge follows no `events` ids: it reads which
+conversations expired from the tracker store itself (`expired_in_tracker_store`).
 """
 
 import re
@@ -118,23 +122,60 @@ def expired_conversation_ids(connection: Connection, retention_days: int, now: f
     return list(connection.execute(query).scalars())
 
 
-def count_expired(engine: Engine, retention_days: int, now: float | None = None) -> int:
-    """How many conversations a purge would delete now."""
-    refresh_summaries(engine)
+def expired_in_tracker_store(connection: Connection, retention_days: int, now: float) -> List[str]:
+    """Conversations whose newest stored event (or, with none left, summary) is older than the retention period.
+
+    Where the event broker's consumer keeps the summaries, a conversation it
+    never saw (published while no queue was bound, say) has events and no
+    summary; the tracker store is the record, so it is read too, without
+    following its ids.
+    """
+    cutoff = now - retention_days * SECONDS_A_DAY
+    summaries = conversation_summaries.c
+    summarised = sa.select(summaries.conversation_id).where(summaries.last_at < cutoff)
+    if sa.inspect(connection).has_table(events.name):
+        stored = sa.select(events.c.sender_id).group_by(events.c.sender_id)
+        summarised = summarised.where(summaries.conversation_id.not_in(
+            sa.select(events.c.sender_id).where(events.c.timestamp >= cutoff)
+        ))
+        query = sa.union(stored.having(sa.func.max(events.c.timestamp) < cutoff), summarised)
+    else:
+        query = summarised
+    return sorted(connection.execute(query).scalars())
+
+
+def _expired(engine: Engine, retention_days: int, now: float, summaries_from_broker: bool) -> List[str]:
+    """What the retention period lets go.
+
+    From the summaries, brought up to date by following `events` ids; or, where
+    the broker's consumer keeps them (several writers, ids out of order), from
+    the tracker store, whose ids are never followed.
+    """
+    if not summaries_from_broker:
+        refresh_summaries(engine)
     with engine.connect() as connection:
-        return len(expired_conversation_ids(connection, retention_days, now or time.time()))
+        if summaries_from_broker:
+            return expired_in_tracker_store(connection, retention_days, now)
+        return expired_conversation_ids(connection, retention_days, now)
 
 
-def purge_expired(engine: Engine, retention_days: int, now: float | None = None) -> DeletionReport:
+def count_expired(
+    engine: Engine, retention_days: int, now: float | None = None, summaries_from_broker: bool = False
+) -> int:
+    """How many conversations a purge would delete now."""
+    return len(_expired(engine, retention_days, now or time.time(), summaries_from_broker))
+
+
+def purge_expired(
+    engine: Engine, retention_days: int, now: float | None = None, summaries_from_broker: bool = False
+) -> DeletionReport:
     """Deletes every conversation whose last message is older than `retention_days`.
 
     Booking requests older than the period whose conversation is already gone
     are deleted too, so nothing outlives the retention period.
     """
     now = time.time() if now is None else now
-    refresh_summaries(engine)
-    with engine.connect() as connection:
-        expired = expired_conversation_ids(connection, retention_days, now)
+    expired = _expired(engine, retention_days, now, summaries_from_broker)
     report = delete_conversations(engine, expired)
     orphans = _delete_orphan_booking_requests(engine, now - retention_days * SECONDS_A_DAY)
     return DeletionReport(report.conversations, report.events, report.booking_requests + orphans)

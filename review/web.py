@@ -76,8 +76,12 @@ async def refresh(request: Request) -> None:
     """Brings the conversation summaries up to date with the tracker store.
 
     One refresh at a time per app: concurrent requests wait for it rather than
-    queueing duplicate work on the database lock.
+    queueing duplicate work on the database lock. Where the event broker's
+    consumer keeps the summaries (`ReviewConfig.summaries_from_broker`), a page
+    shows what it has written and follows no ids.
     """
+    if request.app.ctx.config.summaries_from_broker:
+        return
     async with request.app.ctx.refresh_lock:
         await in_thread(refresh_summaries, request.app.ctx.engine)
 

@@ -24,7 +24,8 @@ _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9_.-]")
 async def data_page(request: Request) -> HTTPResponse:
     """Exports, and how many conversations the retention period lets go."""
     retention_days = settings.practice_profile().retention_days
-    expired = await in_thread(count_expired, request.app.ctx.engine, retention_days)
+    from_broker = request.app.ctx.config.summaries_from_broker
+    expired = await in_thread(count_expired, request.app.ctx.engine, retention_days, None, from_broker)
     return render(request, "data.html", retention_days=retention_days, expired=expired)
 
 
@@ -64,6 +65,7 @@ async def _stream(response: Any, chunks: Iterator[str]) -> None:
 async def purge(request: Request) -> HTTPResponse:
     """Deletes every conversation whose last message is older than the retention period."""
     retention_days = settings.practice_profile().retention_days
-    report = await in_thread(purge_expired, request.app.ctx.engine, retention_days)
+    from_broker = request.app.ctx.config.summaries_from_broker
+    report = await in_thread(purge_expired, request.app.ctx.engine, retention_days, None, from_broker)
     await audit.record_request(request, audit.PURGE, audit.purge_target(retention_days), audit.deletion_detail(report))
     return see_other("/conversations", notice="purged", count=str(report.conversations))

@@ -67,3 +67,36 @@ def test_a_table_another_process_created_meanwhile_is_used_not_refused(tmp_path:
         assert claim_message(engine, "mid.1") is True
     finally:
         dispose_engine(url)
+
+
+def test_processes_creating_the_table_at_once_on_postgresql_all_go_on() -> None:
+    """Each engine stands for another process: only one CREATE wins, the others find the table.
+
+    Ten rounds on a dropped table, every engine connected before the start, so the
+    CREATEs really overlap (without the fix, some round raised the loser's error).
+    """
+    import threading
+
+    import pytest
+
+    from tests.servers import postgres_reachable, temporary_postgres_database
+
+    if not postgres_reachable():
+        pytest.skip("no PostgreSQL server on loopback")
+    with temporary_postgres_database("receipts_race") as url:
+        for round_number in range(10):
+            engines = [sa.create_engine(url) for _ in range(6)]
+            for engine in engines:
+                engine.connect().close()
+            start = threading.Barrier(len(engines))
+
+            def create(engine: sa.engine.Engine) -> bool:
+                start.wait()
+                message_receipts.ensure_table(engine)
+                return claim_message(engine, f"mid.{round_number}.{id(engine)}")
+
+            with ThreadPoolExecutor(len(engines)) as pool:
+                assert all(pool.map(create, engines))
+            message_receipts.metadata.drop_all(engines[0])
+            for engine in engines:
+                engine.dispose()

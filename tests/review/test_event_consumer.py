@@ -386,3 +386,37 @@ def test_the_consumer_reads_the_broker_from_the_project_settings() -> None:
 
     assert (chosen.host, chosen.port, chosen.queue, chosen.exchange) == ("mq", 5672, "q", "rasa-exchange")
     assert chosen.password == "s3cret" and "s3cret" not in repr(chosen)
+
+
+async def _hold_with_first_turn_unpublished(url: str, broker: EventBrokerSettings, sender: str) -> None:
+    """Turn one stored but never published (its replica died), turn two stored and published."""
+    first, second = TURNS["greeting"][:2]
+    quiet, publishing = SQLTrackerStore(DOMAIN, host=url), SQLTrackerStore(DOMAIN, host=url, event_broker=None)
+    pika_broker = await _rasa_broker(broker)
+    publishing.event_broker = pika_broker
+    tracker = DialogueStateTracker.from_events(
+        sender, [ActionExecuted("action_session_start"), SessionStarted(), ActionExecuted("action_listen")], DOMAIN.slots
+    )
+    for event in visitor_turn(*first):
+        tracker.update(event)
+    await quiet.save(tracker)
+    for event in visitor_turn(*second):
+        tracker.update(event)
+    await publishing.save(tracker)
+    await _drain(pika_broker)
+    quiet.engine.dispose()
+    publishing.engine.dispose()
+
+
+def test_a_turn_whose_publication_was_lost_is_summarised_with_the_conversation_s_next_event(
+    database: Engine, broker: EventBrokerSettings
+) -> None:
+    consume_until_idle(database, broker)
+    sender = f"lost-{uuid.uuid4().hex[:6]}"
+    asyncio.run(_hold_with_first_turn_unpublished(database.url.render_as_string(hide_password=False), broker, sender))
+
+    assert consume_until_idle(database, broker) == 2
+
+    (summary,) = review_state(database)["summaries"]
+    assert summary["conversation_id"] == sender and summary["turns"] == 2
+    assert review_state(database) == rebuilt_from_tracker_store(database)
