@@ -1,13 +1,17 @@
 """A Messenger message id is taken once, remembered across restarts, and forgotten after days."""
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import List
 
+import pytest
 import sqlalchemy as sa
 
 from assistant.database import dispose_engine, engine_for
 from channels import message_receipts
 from channels.message_receipts import RETENTION_SECONDS, claim_message, handled_ids, mark_handled, prune
+from tests.servers import postgres_reachable, temporary_postgres_database
 
 T0 = 1_700_000_000.0
 
@@ -69,34 +73,31 @@ def test_a_table_another_process_created_meanwhile_is_used_not_refused(tmp_path:
         dispose_engine(url)
 
 
+def _race_to_create_the_table(url: str, round_number: int, processes: int = 6) -> List[bool]:
+    """Engines standing for processes, each connected, all creating the table at the same moment."""
+    engines = [sa.create_engine(url) for _ in range(processes)]
+    for engine in engines:
+        engine.connect().close()
+    start = threading.Barrier(processes)
+
+    def create(engine: sa.engine.Engine) -> bool:
+        start.wait()
+        message_receipts.ensure_table(engine)
+        return claim_message(engine, f"mid.{round_number}.{id(engine)}")
+
+    try:
+        with ThreadPoolExecutor(processes) as pool:
+            return list(pool.map(create, engines))
+    finally:
+        message_receipts.metadata.drop_all(engines[0])
+        for engine in engines:
+            engine.dispose()
+
+
 def test_processes_creating_the_table_at_once_on_postgresql_all_go_on() -> None:
-    """Each engine stands for another process: only one CREATE wins, the others find the table.
-
-    Ten rounds on a dropped table, every engine connected before the start, so the
-    CREATEs really overlap (without the fix, some round raised the loser's error).
-    """
-    import threading
-
-    import pytest
-
-    from tests.servers import postgres_reachable, temporary_postgres_database
-
+    """Only one CREATE wins; the others find the table and claim their message (ten rounds)."""
     if not postgres_reachable():
         pytest.skip("no PostgreSQL server on loopback")
     with temporary_postgres_database("receipts_race") as url:
         for round_number in range(10):
-            engines = [sa.create_engine(url) for _ in range(6)]
-            for engine in engines:
-                engine.connect().close()
-            start = threading.Barrier(len(engines))
-
-            def create(engine: sa.engine.Engine) -> bool:
-                start.wait()
-                message_receipts.ensure_table(engine)
-                return claim_message(engine, f"mid.{round_number}.{id(engine)}")
-
-            with ThreadPoolExecutor(len(engines)) as pool:
-                assert all(pool.map(create, engines))
-            message_receipts.metadata.drop_all(engines[0])
-            for engine in engines:
-                engine.dispose()
+            assert all(_race_to_create_the_table(url, round_number))
