@@ -32,11 +32,6 @@ CLUSTER_ENDPOINTS = settings.PROJECT_ROOT / "deploy" / "cluster" / "endpoints.ym
 HAPROXY_RULES = settings.PROJECT_ROOT / "deploy" / "haproxy.cfg"
 CLUSTER_FOLDER = settings.PROJECT_ROOT / "var" / "cluster"
 HEALTH_PATH = "/haproxy-health"
-# How long a replica may take to answer HAProxy's health check. Without it the
-# check must answer within `inter` (2 s); a replica busy with 25 visitors' turns on
-# 2 cores answers later, was taken out, and visitors got 503s. A replica that died
-# is still skipped at once: its refused connection is retried on another.
-HEALTH_CHECK_TIMEOUT = "30s"
 
 
 class ClusterError(RuntimeError):
@@ -68,7 +63,6 @@ def haproxy_config(rules: str, cluster: ClusterSettings) -> str:
         elif stripped == "bind :5055":
             lines.append(f"    bind 127.0.0.1:{cluster.actions_port}")
         elif stripped.startswith(("server-template rasa", "server-template actions")):
-            lines += [f"    timeout check {HEALTH_CHECK_TIMEOUT}"]
             lines += rasa if stripped.startswith("server-template rasa") else actions
         elif stripped.startswith("log "):
             continue  # the cluster's terminal shows the services, not every request

@@ -79,6 +79,7 @@ def test_haproxy_accepts_the_cluster_s_configuration_with_one_server_a_replica(t
     assert all(f"127.0.0.1:{port} check" in text for port in rasa_ports(cluster))
     assert text.count("server actions") == 3 and "server-template" not in text
     assert "balance hash var(txn.conversation)" in text and "balance source" in text
+    assert "timeout check 30s" in text  # a busy replica is not taken for a dead one
 
 
 @pytest.fixture(scope="module")
