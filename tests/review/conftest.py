@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, Iterator, List
 
+import pika
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from assistant.database import booking_requests, engine_for
+from assistant.settings import EventBrokerSettings
 from review.summaries import ensure_tables, refresh_summaries
 from tests.review.mail import MailRecorder, start_mail_server
 from tests.review.servers import (
@@ -188,3 +190,19 @@ def alerting_assistant(
 @pytest.fixture(scope="session")
 def mail_recorder(mail_server: tuple) -> MailRecorder:
     return mail_server[0]
+
+
+@pytest.fixture
+def broker() -> Iterator[EventBrokerSettings]:
+    """RabbitMQ on loopback with this test's own exchange and queue, deleted afterwards."""
+    suffix = uuid.uuid4().hex[:8]
+    settings = EventBrokerSettings(
+        host="127.0.0.1", port=5672, username="guest", password="guest",
+        queue=f"review_events_test_{suffix}", exchange=f"rasa-exchange-test-{suffix}",
+    )
+    yield settings
+    connection = pika.BlockingConnection(pika.ConnectionParameters(settings.host, settings.port))
+    channel = connection.channel()
+    channel.queue_delete(settings.queue)
+    channel.exchange_delete(settings.exchange)
+    connection.close()

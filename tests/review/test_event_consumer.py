@@ -84,22 +84,6 @@ def _prepared(url: str) -> Engine:
     return engine
 
 
-@pytest.fixture
-def broker() -> Iterator[EventBrokerSettings]:
-    """RabbitMQ on loopback with this test's own exchange and queue, deleted afterwards."""
-    suffix = uuid.uuid4().hex[:8]
-    settings = EventBrokerSettings(
-        host="127.0.0.1", port=5672, username="guest", password="guest",
-        queue=f"review_events_test_{suffix}", exchange=f"rasa-exchange-test-{suffix}",
-    )
-    yield settings
-    connection = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", 5672))
-    channel = connection.channel()
-    channel.queue_delete(settings.queue)
-    channel.exchange_delete(settings.exchange)
-    connection.close()
-
-
 def visitor_turn(text: str, intent: str, crisis: bool) -> List[Event]:
     """The events Rasa stores for one visitor message and the assistant's answer."""
     parse_data = {

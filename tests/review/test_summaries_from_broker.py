@@ -13,7 +13,6 @@ import asyncio
 import uuid
 from typing import Dict, Iterator, List
 
-import pika
 import pytest
 import sqlalchemy as sa
 from rasa.core.tracker_store import SQLTrackerStore
@@ -45,22 +44,6 @@ def database() -> Iterator[Engine]:
         engine = engine_for(url)
         ensure_tables(engine)
         yield engine
-
-
-@pytest.fixture
-def broker() -> Iterator[EventBrokerSettings]:
-    """RabbitMQ on loopback with this test's own exchange and queue, deleted afterwards."""
-    suffix = uuid.uuid4().hex[:8]
-    settings = EventBrokerSettings(
-        host="127.0.0.1", port=5672, username="guest", password="guest",
-        queue=f"review_events_test_{suffix}", exchange=f"rasa-exchange-test-{suffix}",
-    )
-    yield settings
-    connection = pika.BlockingConnection(pika.ConnectionParameters(settings.host, settings.port))
-    channel = connection.channel()
-    channel.queue_delete(settings.queue)
-    channel.exchange_delete(settings.exchange)
-    connection.close()
 
 
 def written_straight_into_events(engine: Engine, text: str = "how much does it cost?") -> str:
