@@ -41,8 +41,7 @@ class ConversationReferences:
 
     def reference_for(self, conversation_id: str) -> str:
         """The reference that stands for `conversation_id` in a link (URL-safe, no padding)."""
-        sealed = AESSIV(self.key).encrypt(conversation_id.encode("utf-8"), None)
-        return base64.urlsafe_b64encode(sealed).rstrip(b"=").decode("ascii")
+        return _spelled(AESSIV(self.key).encrypt(conversation_id.encode("utf-8"), None))
 
     def conversation_of(self, reference: str) -> str | None:
         """The conversation a reference stands for; None when this key did not make it."""
@@ -50,6 +49,15 @@ class ConversationReferences:
             return None
         try:
             sealed = base64.urlsafe_b64decode(reference + "=" * (-len(reference) % 4))
+            # Only the one spelling this key wrote: base64's last character carries
+            # unused bits, so another spelling can decode to the same sealed bytes.
+            if _spelled(sealed) != reference:
+                return None
             return AESSIV(self.key).decrypt(sealed, None).decode("utf-8")
         except (binascii.Error, ValueError, InvalidTag, UnicodeDecodeError):
             return None
+
+
+def _spelled(sealed: bytes) -> str:
+    """Sealed bytes as they appear in a link: URL-safe base64 without padding."""
+    return base64.urlsafe_b64encode(sealed).rstrip(b"=").decode("ascii")

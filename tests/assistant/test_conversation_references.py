@@ -38,11 +38,14 @@ def test_anything_not_made_by_the_key_opens_nothing(references: ConversationRefe
     assert references.conversation_of(reference) is None
 
 
-def test_an_altered_reference_opens_nothing(references: ConversationReferences) -> None:
-    reference = references.reference_for("visitor-1")
-    for position, character in enumerate(reference):
-        altered = reference[:position] + ("B" if character != "B" else "C") + reference[position + 1 :]
-        assert references.conversation_of(altered) is None, position
+def test_an_altered_reference_opens_nothing_even_in_base64_s_unused_bits() -> None:
+    """Over many keys: the last character's unused bits once let about one key in four open an altered link."""
+    for _ in range(30):
+        references = ConversationReferences(secrets.token_bytes(64))
+        reference = references.reference_for("visitor-1")
+        for position, character in enumerate(reference):
+            altered = reference[:position] + ("B" if character != "B" else "C") + reference[position + 1 :]
+            assert references.conversation_of(altered) is None, position
 
 
 def test_processes_sharing_the_key_agree(monkeypatch: pytest.MonkeyPatch) -> None:
