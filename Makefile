@@ -27,7 +27,7 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
-setup: $(VENV)/.installed build/spacy_en/config.cfg build/minilm ## Python 3.10 venv (.python-version), pinned packages, offline language models
+setup: $(VENV)/.installed build/spacy_en/config.cfg build/minilm build/mpnet/model.safetensors ## Python 3.10 venv (.python-version), pinned packages, offline language models
 
 $(VENV)/.installed: requirements.lock
 	@test -x "$(BASE_PYTHON)" || { echo "Python $(PYTHON_VERSION) not found (pyenv install $(PYTHON_VERSION))"; exit 1; }
@@ -36,7 +36,7 @@ $(VENV)/.installed: requirements.lock
 	$(PY) -m pip install -q --no-deps -r requirements.lock
 	touch $@
 
-build/spacy_en/config.cfg build/minilm: $(VENV)/.installed
+build/spacy_en/config.cfg build/minilm build/mpnet/model.safetensors: $(VENV)/.installed
 	$(PY) -m assistant.build_models
 
 train: setup $(MODEL) ## Train the model when data, domain or config changed

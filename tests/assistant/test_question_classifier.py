@@ -157,3 +157,13 @@ def test_an_untrained_component_leaves_every_message_alone(tmp_path: Path) -> No
     untrained = QuestionClassifier.load({}, LocalModelStorage(tmp_path), Resource("none"), ExecutionContext(None, "q"))
     (message,) = untrained.process([_parsed("how much do you charge", "faq/safety")])
     assert _label(message) == "faq/safety"
+
+
+def test_with_a_second_encoder_a_paraphrase_sharing_no_word_finds_its_topic(tmp_path: Path) -> None:
+    config = {"second_encoder": "build/mpnet"}
+    storage, resource = LocalModelStorage(tmp_path), Resource("questions")
+    trained = QuestionClassifier.create(config, storage, resource, ExecutionContext(None, "questions"))
+    trained.train(_training_data())
+    loaded = QuestionClassifier.load(config, storage, resource, ExecutionContext(None, "questions"))
+    (message,) = loaded.process([_parsed("what would i be paying", "faq/safety")])
+    assert _label(message) == "faq/cost"
