@@ -57,9 +57,21 @@ def private_sqlite_database(url: str) -> None:
         return
     private_file(path)
     for suffix in SQLITE_COMPANIONS:
-        companion = path.with_name(path.name + suffix)
-        if companion.exists():
-            _restrict(companion, PRIVATE_FILE_MODE)
+        _restrict_if_present(path.with_name(path.name + suffix), PRIVATE_FILE_MODE)
+
+
+def _restrict_if_present(path: Path, mode: int) -> None:
+    """Sets `mode` unless it is already set (one stat on the usual path, no write).
+
+    SQLite deletes its `-wal` and `-shm` files when the last connection closes, at
+    any moment and from another process: a companion that is gone has nothing to
+    restrict (found when one vanished between a check and the stat, and a
+    Messenger message was never handled).
+    """
+    try:
+        _restrict(path, mode)
+    except FileNotFoundError:
+        pass
 
 
 def _restrict(path: Path, mode: int) -> None:

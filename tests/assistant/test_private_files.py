@@ -76,6 +76,19 @@ def test_leftover_readable_companions_are_tightened(tmp_path: Path) -> None:
     assert {mode(path) for path in tmp_path.iterdir()} == {0o600}
 
 
+def test_a_companion_sqlite_deletes_while_it_is_looked_at_is_no_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = tmp_path / "assistant.db"
+    # SQLite deletes -shm when another process's last connection closes: the file is
+    # seen to be there, then gone by the time its mode is read.
+    monkeypatch.setattr(Path, "exists", lambda path: True)
+
+    private_sqlite_database(f"sqlite:///{database}")
+
+    assert [path.name for path in tmp_path.iterdir()] == ["assistant.db"]
+
+
 def test_postgresql_and_memory_urls_are_left_alone(tmp_path: Path) -> None:
     assert sqlite_path("postgresql://postgres@127.0.0.1/assistant") is None
     assert sqlite_path("sqlite://") is None

@@ -22,7 +22,8 @@ from tests.servers import RunningAssistant
 from tests.stored_conversations import FILLED_TABLES, everything_stored, rows_of
 
 BOOKING_EMAIL = "jordan@example.com"
-SECRET_WORDS = "blorf my brother's overdose zzz"
+# Private, and an unknown question (an overdose would rightly be read as a possible crisis).
+SECRET_WORDS = "blorf my brother's gambling debts zzz"
 OTHER_WORDS = "blorf do you see couples zzz"
 
 
