@@ -1,4 +1,4 @@
-"""The all-mpnet-base-v2 sentence encoder, for the question classifier.
+"""The all-mpnet-base-v2 sentence encoder, for the question classifier and the unknown-question gate.
 
 MiniLM (the pipeline's featurizer, six small layers) is fast but coarse; all-mpnet-base-v2
 (twelve layers, 768 dimensions, the model MiniLM was distilled from) places real
@@ -6,7 +6,9 @@ visitors' questions closer to the training lines that ask the same thing. Measur
 the question classifier alone (bench/README.md), adding it to MiniLM picked the right
 topic for more real questions (cross-validated by site over 2,772 gathered lines: 0.860
 -> 0.884) and answered fewer unknown questions with a topic (17.5% -> 14.7%). It costs
-about 30 ms a message on this machine, so only the question classifier uses it; DIET
+about 30 ms a message on this machine, so only the question classifier and the
+unknown-question gate use it, sharing one loaded model (`shared_encoder`) and the
+embedding of the message in hand (`encode_one`), so a question is encoded once; DIET
 keeps MiniLM.
 
 The model is read from `build/mpnet` (assembled and hash-checked by
@@ -15,8 +17,9 @@ The model is read from `build/mpnet` (assembled and hash-checked by
 pooling it was trained with.
 """
 
+from functools import cache, lru_cache
 from pathlib import Path
-from typing import List, Sequence
+from typing import List, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -24,6 +27,8 @@ import tensorflow as tf
 BATCH_SIZE = 32
 MAX_TOKENS = 128
 ANY_BATCH_OF_SEQUENCES = [None, None]
+# the last few messages' embeddings: the classifier and the gate ask for the same one in turn
+RECENT_MESSAGES = 16
 
 
 class SentenceEncoder:
@@ -48,9 +53,25 @@ class SentenceEncoder:
             return model(input_ids=token_ids, attention_mask=attention_mask, training=False).last_hidden_state
 
         self._token_states = token_states
+        self._encode_recent = lru_cache(maxsize=RECENT_MESSAGES)(self._encode_text)
+        self._encode_last_batch = lru_cache(maxsize=1)(self._encode_batch)
+
+    def encode_one(self, text: str) -> np.ndarray:
+        """One text's embedding; asked again for a recent text, it is not computed again."""
+        return self._encode_recent(text).copy()
+
+    def _encode_text(self, text: str) -> np.ndarray:
+        return self._encode_batch((text,))[0]
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """One mean-pooled, unit-length embedding per text, in order."""
+        """One mean-pooled, unit-length embedding per text, in order.
+
+        The same texts asked for twice in a row (both components, training on the
+        same lines) are encoded once.
+        """
+        return self._encode_last_batch(tuple(texts)).copy()
+
+    def _encode_batch(self, texts: Tuple[str, ...]) -> np.ndarray:
         batches: List[np.ndarray] = []
         for start in range(0, len(texts), BATCH_SIZE):
             batch = self._tokenizer(
@@ -63,3 +84,14 @@ class SentenceEncoder:
             pooled = (states * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
             batches.append(pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-9, None))
         return np.vstack(batches) if batches else np.zeros((0, 0), dtype=np.float32)
+
+
+@cache
+def shared_encoder(folder: Path) -> SentenceEncoder:
+    """The one loaded encoder of a model folder: the components that use it share its memory."""
+    return SentenceEncoder(Path(folder))
+
+
+def joined_embeddings(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Two unit-length embeddings of the same texts side by side, scaled to unit length again."""
+    return np.hstack([first, second]) / np.sqrt(2.0)

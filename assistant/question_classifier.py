@@ -49,7 +49,7 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.svm import LinearSVC
 
-from assistant.mpnet_encoder import SentenceEncoder
+from assistant.mpnet_encoder import joined_embeddings, shared_encoder
 from assistant.parse_keys import CRISIS_INTENT
 from assistant.unknown_questions import RESPONSE_SELECTOR_KEY, RETRIEVAL_INTENT, full_label, sentence_embedding
 
@@ -139,7 +139,7 @@ class QuestionClassifier(GraphComponent):
         self._model = model
         self._responses = responses or {}
         folder = self._config["second_encoder"]
-        self._encoder = SentenceEncoder(Path(folder)) if folder else None
+        self._encoder = shared_encoder(Path(folder)) if folder else None
 
     @classmethod
     def create(
@@ -212,17 +212,15 @@ class QuestionClassifier(GraphComponent):
         return crisis < self._config["leave_crisis_from"]
 
     def _with_second_encoding(self, texts: Sequence[str], sentences: np.ndarray) -> np.ndarray:
-        """The pipeline's sentence embeddings, with the second encoder's beside them when configured.
-
-        Both halves have unit length, so the joined vector is scaled to unit length too.
-        """
+        """The pipeline's sentence embeddings, with the second encoder's beside them when configured."""
         if self._encoder is None:
             return sentences
-        return np.hstack([sentences, self._encoder.encode(list(texts))]) / np.sqrt(2.0)
+        return joined_embeddings(sentences, self._encoder.encode(list(texts)))
 
     def _choose(self, message: Message, sentence: np.ndarray) -> None:
         text = message.get(TEXT)
-        sentence = self._with_second_encoding([text], sentence.reshape(1, -1))[0]
+        if self._encoder is not None:
+            sentence = joined_embeddings(sentence, self._encoder.encode_one(text))
         probabilities = self._model.probabilities(text, sentence)
         questions = {
             label: p for label, p in probabilities.items() if is_question(label, self._config["question_intents"])

@@ -6,9 +6,10 @@ their confidence is near 1.0 even for a question none of the answers is about
 a clinical practice a confident answer to a different question is the worst
 reply, so this component asks for evidence beyond confidence: the message must
 also resemble the chosen topic's own training examples. It compares the sentence
-embedding of the message (MiniLM, mean-pooled) with the examples of that topic
-and with the examples of the unknown-question class (`out_of_scope`, a broad set
-of practice questions no topic answers):
+embedding of the message (MiniLM's, with all-mpnet-base-v2's beside it when
+`second_encoder` names its folder, as the question classifier reads it) with the
+examples of that topic and with the examples of the unknown-question class
+(`out_of_scope`, a broad set of practice questions no topic answers):
 
 - too far from the topic's examples (below the topic's own threshold, calibrated
   at training time from how close the topic's examples are to each other), or
@@ -17,8 +18,14 @@ of practice questions no topic answers):
 and the message becomes `out_of_scope`, with the evidence under `unknown_question`
 in the parse result: the action then says honestly that it doesn't have that
 information, and offers topics only when they are genuinely close.
+
+A topic the question classifier chose with a calibrated probability of at least
+`sure_from` is not questioned: cross-validated by site over the gathered real lines,
+the classifier is right about such answers far more often than the similarities are,
+and checking them only turned right answers away (`bench/README.md`).
 """
 
+from pathlib import Path
 from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy as np
@@ -30,6 +37,7 @@ from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, INTENT_RESPONS
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from assistant.mpnet_encoder import joined_embeddings, shared_encoder
 from assistant.parse_keys import TOPIC_MATCH_KEY, UNKNOWN_INTENT, UNKNOWN_QUESTION_KEY
 
 RETRIEVAL_INTENT = "faq"
@@ -60,6 +68,17 @@ def full_label(message: Message) -> str | None:
     return (selector.get("response") or {}).get("intent_response_key") or name
 
 
+def topic_probability(message: Message) -> float:
+    """The chosen FAQ topic's probability: `faq`'s confidence times the topic's share of it."""
+    intent = message.get(INTENT)
+    intent_confidence = intent.get("confidence") if isinstance(intent, dict) else None
+    selector = (message.get(RESPONSE_SELECTOR_KEY) or {}).get(RETRIEVAL_INTENT) or {}
+    topic_confidence = (selector.get("response") or {}).get("confidence")
+    return float(intent_confidence if intent_confidence is not None else 0.0) * float(
+        topic_confidence if topic_confidence is not None else 1.0
+    )
+
+
 class TopicExamples:
     """The training examples' embeddings by label, and each topic's threshold."""
 
@@ -85,6 +104,11 @@ class TopicExamples:
             for label in self._rows
             if label.startswith(f"{RETRIEVAL_INTENT}/")
         }
+
+
+def turned_away(similarity: float, threshold: float, unknown_similarity: float, unknown_margin: float) -> bool:
+    """Whether a topic's answer lacks support: too far from its examples, or the unknown ones closer."""
+    return similarity < threshold or unknown_similarity > similarity + unknown_margin
 
 
 def _rounded(measured: Dict[str, Any]) -> Dict[str, Any]:
@@ -133,6 +157,10 @@ class UnknownQuestionGate(GraphComponent):
             # a topic is offered as "close" from this similarity up
             "close_similarity": 0.55,
             "max_close_topics": 3,
+            # a topic chosen with this probability or more is not questioned (above 1: every one is)
+            "sure_from": 1.01,
+            # a sentence-transformers model folder whose embedding joins the pipeline's (None: none)
+            "second_encoder": None,
         }
 
     def __init__(
@@ -147,6 +175,8 @@ class UnknownQuestionGate(GraphComponent):
         self._storage = model_storage
         self._resource = resource
         self._examples = examples
+        folder = self._config["second_encoder"]
+        self._encoder = shared_encoder(Path(folder)) if folder else None
 
     @classmethod
     def create(
@@ -169,7 +199,8 @@ class UnknownQuestionGate(GraphComponent):
         with self._storage.write_to(self._resource) as directory:
             np.savez(
                 directory / EXAMPLES_FILE,
-                vectors=vectors,
+                # half precision: similarities need three decimals, and the model stays small
+                vectors=vectors.astype(np.float16),
                 labels=labels,
                 threshold_labels=np.array(list(thresholds), dtype=str),
                 threshold_values=np.array(list(thresholds.values()), dtype=np.float32),
@@ -192,7 +223,7 @@ class UnknownQuestionGate(GraphComponent):
                 thresholds = dict(
                     zip(stored["threshold_labels"].tolist(), stored["threshold_values"].astype(float).tolist())
                 )
-                examples = TopicExamples(stored["vectors"], stored["labels"], thresholds)
+                examples = TopicExamples(stored["vectors"].astype(np.float32), stored["labels"], thresholds)
         except (ValueError, FileNotFoundError, OSError):
             examples = None
         return cls(config, model_storage, resource, examples)
@@ -206,7 +237,9 @@ class UnknownQuestionGate(GraphComponent):
 
         An FAQ answer it lets through carries the same measurements under
         `TOPIC_MATCH_KEY`, so the therapist's review can tell a clear answer from
-        one that nearly was turned away (`review/unsure.py`).
+        one that nearly was turned away (`review/unsure.py`); one let through only
+        because the classifier was sure shows measurements below the bar, and the
+        review lists it as unsure.
         """
         if self._examples is None:
             return messages
@@ -221,22 +254,24 @@ class UnknownQuestionGate(GraphComponent):
     def assess(self, message: Message) -> Dict[str, Any] | None:
         """The evidence that the message is an unknown question, or None if it isn't one."""
         measured = self._measure(message)
-        if measured is None:
+        if measured is None or topic_probability(message) >= self._config["sure_from"]:
             return None
-        too_far = measured["similarity"] < measured["threshold"]
-        closer_to_unknown = measured["unknown_similarity"] > measured["similarity"] + measured["unknown_margin"]
-        if not (too_far or closer_to_unknown):
+        if not turned_away(
+            measured["similarity"], measured["threshold"], measured["unknown_similarity"], measured["unknown_margin"]
+        ):
             return None
         evidence = _rounded(measured)
         del evidence["unknown_margin"]
-        return {**evidence, "close_topics": self._close_topics(sentence_embedding(message))}
+        return {**evidence, "close_topics": self._close_topics(self._embedding(message))}
 
     def _measure(self, message: Message) -> Dict[str, Any] | None:
         """How close an FAQ prediction is to its topic's examples and to the unknown questions."""
         text = message.get(TEXT) or ""
         label = full_label(message)
-        vector = sentence_embedding(message)
-        if text.startswith("/") or not label or not label.startswith(f"{RETRIEVAL_INTENT}/") or vector is None:
+        if text.startswith("/") or not label or not label.startswith(f"{RETRIEVAL_INTENT}/"):
+            return None
+        vector = self._embedding(message)
+        if vector is None:
             return None
         neighbours = self._config["neighbours"]
         return {
@@ -255,19 +290,31 @@ class UnknownQuestionGate(GraphComponent):
         close = [(s, t) for t, s in similarities.items() if s >= self._config["close_similarity"]]
         return [t.split("/", 1)[1] for _s, t in sorted(close, reverse=True)[: self._config["max_close_topics"]]]
 
+    def _embedding(self, message: Message) -> np.ndarray | None:
+        """The message's embedding as the examples' were made: the pipeline's, and the second encoder's."""
+        vector = sentence_embedding(message)
+        if vector is None or self._encoder is None:
+            return vector
+        return joined_embeddings(vector, self._encoder.encode_one(message.get(TEXT) or ""))
+
     def _embedded_examples(self, examples: Sequence[Message]) -> Tuple[np.ndarray, np.ndarray]:
-        vectors, labels = [], []
+        vectors, labels, texts = [], [], []
         for example in examples:
             vector = sentence_embedding(example)
             label = full_label(example)
-            if vector is not None and label and not (example.get(TEXT) or "").startswith("/"):
+            text = example.get(TEXT) or ""
+            if vector is not None and label and not text.startswith("/"):
                 vectors.append(vector)
                 labels.append(label)
+                texts.append(text)
         if not vectors:
             raise ValueError(
                 "The unknown-question gate needs dense sentence features; add a dense featurizer before it"
             )
-        return np.stack(vectors), np.array(labels, dtype=str)
+        stacked = np.stack(vectors)
+        if self._encoder is not None:
+            stacked = joined_embeddings(stacked, self._encoder.encode(texts))
+        return stacked, np.array(labels, dtype=str)
 
     @staticmethod
     def _mark_unknown(message: Message, evidence: Dict[str, Any]) -> None:

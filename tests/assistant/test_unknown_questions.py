@@ -1,7 +1,7 @@
 """The unknown-question gate: FAQ answers only for questions like their topic's examples."""
 
 from pathlib import Path
-from typing import List
+from typing import Any, Dict, List
 
 import numpy as np
 import pytest
@@ -37,14 +37,17 @@ def _example(text: str, label: str, vector: np.ndarray) -> Message:
     return _with_sentence_features(Message(data), vector)
 
 
-def _prediction(text: str, topic: str, vector: np.ndarray) -> Message:
+def _prediction(text: str, topic: str, vector: np.ndarray, topic_share: float | None = None) -> Message:
+    response = {"intent_response_key": f"faq/{topic}"}
+    if topic_share is not None:
+        response["confidence"] = topic_share
     return _with_sentence_features(
         Message(
             {
                 "text": text,
                 "intent": {"name": "faq", "confidence": 0.99},
                 "intent_ranking": [{"name": "faq", "confidence": 0.99}],
-                "response_selector": {"faq": {"response": {"intent_response_key": f"faq/{topic}"}}},
+                "response_selector": {"faq": {"response": response}},
             }
         ),
         vector,
@@ -60,13 +63,18 @@ def _training_data() -> TrainingData:
     return TrainingData(training_examples=examples)
 
 
-@pytest.fixture
-def trained_gate(tmp_path: Path) -> UnknownQuestionGate:
+def _trained(tmp_path: Path, training_data: TrainingData, config: Dict[str, Any]) -> UnknownQuestionGate:
+    """A gate trained, stored and loaded again, as Rasa does."""
     storage = LocalModelStorage(tmp_path)
     resource = Resource("gate")
-    gate = UnknownQuestionGate.create({}, storage, resource, ExecutionContext(None, "gate"))
-    gate.train(_training_data())
-    return UnknownQuestionGate.load({}, storage, resource, ExecutionContext(None, "gate"))
+    gate = UnknownQuestionGate.create(config, storage, resource, ExecutionContext(None, "gate"))
+    gate.train(training_data)
+    return UnknownQuestionGate.load(config, storage, resource, ExecutionContext(None, "gate"))
+
+
+@pytest.fixture
+def trained_gate(tmp_path: Path) -> UnknownQuestionGate:
+    return _trained(tmp_path, _training_data(), {})
 
 
 def test_a_question_like_its_topics_examples_keeps_its_answer(trained_gate) -> None:
@@ -121,6 +129,32 @@ def test_buttons_and_other_intents_pass_untouched(trained_gate) -> None:
     trained_gate.process([payload, greeting])
     assert payload.get("intent")["name"] == "faq"
     assert greeting.get("intent")["name"] == "greet"
+
+
+def test_a_topic_the_classifier_is_sure_of_is_not_questioned(tmp_path: Path) -> None:
+    gate = _trained(tmp_path, _training_data(), {"sure_from": 0.8})
+    sure = _prediction("do you see couples", "safety", _direction(3, 0.1, 998), topic_share=0.95)
+    unsure = _prediction("do you see couples", "safety", _direction(3, 0.1, 998), topic_share=0.6)
+    gate.process([sure, unsure])
+    assert sure.get("intent")["name"] == "faq" and sure.get("topic_match")["topic"] == "faq/safety"
+    assert unsure.get("intent")["name"] == "out_of_scope"
+
+
+def test_with_a_second_encoder_the_meaning_decides_where_the_first_tells_nothing(tmp_path: Path) -> None:
+    """MiniLM's part is the same vector for every line here: only all-mpnet-base-v2 can tell them apart."""
+    same = _direction(0)
+    lines = {
+        "faq/cost": ["how much does a session cost", "what are your fees", "what do you charge per hour"],
+        "out_of_scope": ["can I bring my dog to the office", "is there parking nearby", "do you sell gift cards"],
+    }
+    examples = [_example(text, label, same) for label, texts in lines.items() for text in texts]
+    gate = _trained(tmp_path, TrainingData(training_examples=examples), {"second_encoder": "build/mpnet"})
+
+    price = _prediction("what's the price of an appointment", "cost", same)
+    pet = _prediction("may my puppy come along to sessions", "cost", same)
+    gate.process([price, pet])
+    assert price.get("intent")["name"] == "faq"
+    assert pet.get("intent")["name"] == "out_of_scope"
 
 
 def test_a_tight_topic_gets_a_higher_threshold_than_a_broad_one() -> None:
