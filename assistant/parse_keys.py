@@ -17,3 +17,5 @@ IDIOM_KEY = "everyday_idiom"
 UNKNOWN_QUESTION_KEY = "unknown_question"
 # The gate let an FAQ answer through: the same measurements, to see how near it came.
 TOPIC_MATCH_KEY = "topic_match"
+# The question classifier found DIET's `crisis` reading unlikely and replaced it: both figures.
+CRISIS_SECOND_OPINION_KEY = "crisis_second_opinion"

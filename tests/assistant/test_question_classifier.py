@@ -124,13 +124,42 @@ def test_a_conversation_intent_stays_diet_s(classifier) -> None:
     assert message.get("response_selector") is None
 
 
-def test_a_crisis_diet_saw_is_left_to_the_safety_net(classifier) -> None:
+def test_a_crisis_reading_both_models_share_is_left_to_the_safety_net(classifier) -> None:
     as_crisis, as_runner_up = classifier.process(
-        [_parsed("is ketamine safe, i want to die", "crisis"), _parsed("is ketamine safe", "faq/cost", 0.7, 0.2)]
+        [_parsed("i want to die", "crisis"), _parsed("i want to end my life, is it safe", "faq/cost", 0.7, 0.2)]
     )
     assert _label(as_crisis) == "crisis"
     assert _label(as_runner_up) == "faq/cost"
     assert as_runner_up.get("intent_ranking")[1] == {"name": "crisis", "confidence": 0.2}
+    assert as_crisis.get("crisis_second_opinion") is None
+
+
+def _read_as_crisis(text: str, confidence: float) -> Message:
+    """DIET's first reading is `crisis`, with the rest of its ranking after it."""
+    message = _parsed(text, "crisis", confidence)
+    rest = [{"name": "faq", "confidence": 0.9 * (1 - confidence)}, {"name": "affirm", "confidence": 0.1 * (1 - confidence)}]
+    message.set("intent_ranking", message.get("intent_ranking") + rest)
+    return message
+
+
+def test_a_crisis_reading_only_diet_saw_is_replaced_and_the_question_decided(classifier) -> None:
+    as_crisis, as_runner_up = classifier.process(
+        [_read_as_crisis("how much does a session cost", 0.8), _parsed("is ketamine safe", "faq/cost", 0.7, 0.2)]
+    )
+    assert _label(as_crisis) == "faq/cost" and _label(as_runner_up) == "faq/safety"
+    for message, diet in ((as_crisis, 0.8), (as_runner_up, 0.2)):
+        crisis = [entry["confidence"] for entry in message.get("intent_ranking") if entry["name"] == "crisis"]
+        second_opinion = message.get("crisis_second_opinion")
+        assert second_opinion["diet"] == diet and second_opinion["question_model"] < 0.15
+        assert all(confidence < 0.15 for confidence in crisis)
+
+
+def test_without_a_second_opinion_diet_s_crisis_reading_stands(tmp_path: Path) -> None:
+    storage, resource, config = LocalModelStorage(tmp_path), Resource("questions"), {"crisis_second_opinion": None}
+    trained = QuestionClassifier.create(config, storage, resource, ExecutionContext(None, "questions"))
+    trained.train(_training_data())
+    (message,) = trained.process([_read_as_crisis("how much does a session cost", 0.8)])
+    assert _label(message) == "crisis" and message.get("crisis_second_opinion") is None
 
 
 def test_the_model_never_says_crisis_and_keeps_diet_s_crisis_score(classifier) -> None:
