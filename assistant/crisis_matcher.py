@@ -330,7 +330,9 @@ class CrisisSafetyNet(GraphComponent):
         trainings. A missed crisis costs far more than a needless crisis line, so a
         message the rules find nothing ordinary in (no idiom, no told history or
         question about the treatment) is a crisis when the classifier gave `crisis`
-        at least `crisis_runner_up_floor`.
+        at least `crisis_runner_up_floor`. (DIET's `crisis` entry is the question
+        model's second opinion when that model found it unlikely:
+        `assistant/question_classifier.py`.)
         """
         return any(
             r.get("name") == CRISIS_INTENT and (r.get("confidence") or 0.0) >= self._runner_up_floor
