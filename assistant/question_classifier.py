@@ -23,7 +23,7 @@ bot"), and leaves everything else to DIET:
   sessions ahead, how can I best prepare?", "what if I can't let go?"), its `crisis`
   entry is replaced by this model's probability (kept under `crisis_second_opinion`
   in the parse data) and the question is decided as any other. On the held-out sets
-  this removed 8 of the 11 false crisis replies that had no danger phrase, and no
+  this removed 8 of the 9 false crisis replies that had no danger phrase, and no
   real crisis: the real crises DIET only ranked got 0.33 or more here, the false ones
   0.09 or less. A danger phrase (`data/safety/crisis_phrases.yml`) is a crisis
   whatever either model says. (The floor is at most the safety net's
