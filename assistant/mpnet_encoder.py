@@ -95,3 +95,27 @@ def shared_encoder(folder: Path) -> SentenceEncoder:
 def joined_embeddings(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     """Two unit-length embeddings of the same texts side by side, scaled to unit length again."""
     return np.hstack([first, second]) / np.sqrt(2.0)
+
+
+class JoinedEmbeddings:
+    """The pipeline's sentence embeddings, with a second encoder's beside them when one is configured.
+
+    The question classifier and the unknown-question gate read messages the same way,
+    so that the gate's similarities are measured on what the classifier saw.
+    """
+
+    def __init__(self, folder: str | Path | None) -> None:
+        """No folder: the pipeline's embeddings alone."""
+        self._encoder = shared_encoder(Path(folder)) if folder else None
+
+    def of_lines(self, texts: Sequence[str], sentences: np.ndarray) -> np.ndarray:
+        """Every training line's embedding, in order."""
+        if self._encoder is None:
+            return sentences
+        return joined_embeddings(sentences, self._encoder.encode(list(texts)))
+
+    def of_message(self, text: str, sentence: np.ndarray) -> np.ndarray:
+        """One message's embedding (the second encoder's is computed once for both components)."""
+        if self._encoder is None:
+            return sentence
+        return joined_embeddings(sentence, self._encoder.encode_one(text))

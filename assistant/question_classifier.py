@@ -42,7 +42,6 @@ calibrated probabilities are honest but flatter than DIET's, and the fallback's
 thresholds were set for DIET's.
 """
 
-from pathlib import Path
 from typing import Any, Dict, List, Sequence, Tuple
 
 import joblib
@@ -59,7 +58,7 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.svm import LinearSVC
 
-from assistant.mpnet_encoder import joined_embeddings, shared_encoder
+from assistant.mpnet_encoder import JoinedEmbeddings
 from assistant.parse_keys import CRISIS_INTENT, CRISIS_SECOND_OPINION_KEY
 from assistant.unknown_questions import RESPONSE_SELECTOR_KEY, RETRIEVAL_INTENT, full_label, sentence_embedding
 
@@ -150,8 +149,7 @@ class QuestionClassifier(GraphComponent):
         self._resource = resource
         self._model = model
         self._responses = responses or {}
-        folder = self._config["second_encoder"]
-        self._encoder = shared_encoder(Path(folder)) if folder else None
+        self._embeddings = JoinedEmbeddings(self._config["second_encoder"])
 
     @classmethod
     def create(
@@ -184,7 +182,7 @@ class QuestionClassifier(GraphComponent):
     def train(self, training_data: TrainingData) -> Resource:
         """Fits the model on every training line (button payloads aside) with its full label."""
         texts, sentences, labels = self._training_lines(training_data.intent_examples)
-        sentences = self._with_second_encoding(texts, sentences)
+        sentences = self._embeddings.of_lines(texts, sentences)
         self._model = QuestionModel(self._config).fit(texts, sentences, labels)
         self._responses = {
             name: list(variants)
@@ -207,11 +205,13 @@ class QuestionClassifier(GraphComponent):
             sentence = sentence_embedding(message)
             if sentence is None or not self._reads(message):
                 continue
+            probabilities = None
             if self._diet_crisis(message) >= self._config["leave_crisis_from"]:
-                if not self._overrules_crisis(message, sentence):
+                probabilities = self._probabilities(message, sentence)
+                if not self._overrules_crisis(message, probabilities):
                     continue
             if self._decides(message):
-                self._choose(message, sentence)
+                self._choose(message, probabilities or self._probabilities(message, sentence))
         return messages
 
     @staticmethod
@@ -225,12 +225,12 @@ class QuestionClassifier(GraphComponent):
         ranking = message.get(INTENT_RANKING_KEY) or []
         return max((r.get("confidence") or 0.0 for r in ranking if r.get("name") == CRISIS_INTENT), default=0.0)
 
-    def _overrules_crisis(self, message: Message, sentence: np.ndarray) -> bool:
+    def _overrules_crisis(self, message: Message, probabilities: Dict[str, float]) -> bool:
         """Replaces DIET's `crisis` reading when this model finds it unlikely (the module docstring says why)."""
         floor = self._config["crisis_second_opinion"]
         if floor is None:
             return False
-        crisis = self._probabilities(message.get(TEXT), sentence).get(CRISIS_INTENT, 0.0)
+        crisis = probabilities.get(CRISIS_INTENT, 0.0)
         if crisis >= floor:
             return False
         others = [dict(r) for r in message.get(INTENT_RANKING_KEY) or [] if r.get("name") != CRISIS_INTENT]
@@ -245,11 +245,10 @@ class QuestionClassifier(GraphComponent):
                     add_to_output=True)
         return True
 
-    def _probabilities(self, text: str, sentence: np.ndarray) -> Dict[str, float]:
+    def _probabilities(self, message: Message, sentence: np.ndarray) -> Dict[str, float]:
         """Every label's probability, on the sentence embedding the model was trained with."""
-        if self._encoder is not None:
-            sentence = joined_embeddings(sentence, self._encoder.encode_one(text))
-        return self._model.probabilities(text, sentence)
+        text = message.get(TEXT)
+        return self._model.probabilities(text, self._embeddings.of_message(text, sentence))
 
     def _decides(self, message: Message) -> bool:
         label = full_label(message)
@@ -258,14 +257,7 @@ class QuestionClassifier(GraphComponent):
             label = str(ranked[0].get("name")) if ranked else None
         return is_question(label, self._config["question_intents"])
 
-    def _with_second_encoding(self, texts: Sequence[str], sentences: np.ndarray) -> np.ndarray:
-        """The pipeline's sentence embeddings, with the second encoder's beside them when configured."""
-        if self._encoder is None:
-            return sentences
-        return joined_embeddings(sentences, self._encoder.encode(list(texts)))
-
-    def _choose(self, message: Message, sentence: np.ndarray) -> None:
-        probabilities = self._probabilities(message.get(TEXT), sentence)
+    def _choose(self, message: Message, probabilities: Dict[str, float]) -> None:
         questions = {
             label: p for label, p in probabilities.items() if is_question(label, self._config["question_intents"])
         }

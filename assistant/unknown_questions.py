@@ -25,7 +25,6 @@ lines (`python -m bench.tune_gate`), the classifier's sure answers are nearly al
 right, and questioning them turned right answers away for few unknown questions.
 """
 
-from pathlib import Path
 from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy as np
@@ -37,7 +36,7 @@ from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, INTENT_RESPONS
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from assistant.mpnet_encoder import joined_embeddings, shared_encoder
+from assistant.mpnet_encoder import JoinedEmbeddings
 from assistant.parse_keys import TOPIC_MATCH_KEY, UNKNOWN_INTENT, UNKNOWN_QUESTION_KEY
 
 RETRIEVAL_INTENT = "faq"
@@ -175,8 +174,7 @@ class UnknownQuestionGate(GraphComponent):
         self._storage = model_storage
         self._resource = resource
         self._examples = examples
-        folder = self._config["second_encoder"]
-        self._encoder = shared_encoder(Path(folder)) if folder else None
+        self._embeddings = JoinedEmbeddings(self._config["second_encoder"])
 
     @classmethod
     def create(
@@ -244,35 +242,34 @@ class UnknownQuestionGate(GraphComponent):
         if self._examples is None:
             return messages
         for message in messages:
-            evidence = self.assess(message)
-            if evidence is not None:
-                self._mark_unknown(message, evidence)
-            elif (measured := self._measure(message)) is not None:
+            vector = self._embedding(message) if self._judges(message) else None
+            if vector is None:
+                continue
+            measured = self._measure(full_label(message), vector)
+            if self._turns_away(message, measured):
+                evidence = _rounded(measured)
+                del evidence["unknown_margin"]
+                self._mark_unknown(message, {**evidence, "close_topics": self._close_topics(vector)})
+            else:
                 message.set(TOPIC_MATCH_KEY, _rounded(measured), add_to_output=True)
         return messages
 
-    def assess(self, message: Message) -> Dict[str, Any] | None:
-        """The evidence that the message is an unknown question, or None if it isn't one."""
-        measured = self._measure(message)
-        if measured is None or topic_probability(message) >= self._config["sure_from"]:
-            return None
-        if not turned_away(
+    def _turns_away(self, message: Message, measured: Dict[str, Any]) -> bool:
+        """Whether the measurements say unknown question, for a topic the classifier wasn't sure of."""
+        return topic_probability(message) < self._config["sure_from"] and turned_away(
             measured["similarity"], measured["threshold"], measured["unknown_similarity"], measured["unknown_margin"]
-        ):
-            return None
-        evidence = _rounded(measured)
-        del evidence["unknown_margin"]
-        return {**evidence, "close_topics": self._close_topics(self._embedding(message))}
+        )
 
-    def _measure(self, message: Message) -> Dict[str, Any] | None:
-        """How close an FAQ prediction is to its topic's examples and to the unknown questions."""
-        text = message.get(TEXT) or ""
+    @staticmethod
+    def _judges(message: Message) -> bool:
+        """Typed FAQ answers only: button payloads and other intents pass."""
         label = full_label(message)
-        if text.startswith("/") or not label or not label.startswith(f"{RETRIEVAL_INTENT}/"):
-            return None
-        vector = self._embedding(message)
-        if vector is None:
-            return None
+        return not (message.get(TEXT) or "").startswith("/") and bool(label) and label.startswith(
+            f"{RETRIEVAL_INTENT}/"
+        )
+
+    def _measure(self, label: str, vector: np.ndarray) -> Dict[str, Any]:
+        """How close an FAQ prediction is to its topic's examples and to the unknown questions."""
         neighbours = self._config["neighbours"]
         return {
             "topic": label,
@@ -282,10 +279,8 @@ class UnknownQuestionGate(GraphComponent):
             "unknown_margin": float(self._config["unknown_margin"]),
         }
 
-    def _close_topics(self, vector: np.ndarray | None) -> List[str]:
+    def _close_topics(self, vector: np.ndarray) -> List[str]:
         """The topics whose examples are genuinely close to the message, closest first."""
-        if vector is None:
-            return []
         similarities = self._examples.topic_similarities(vector, self._config["neighbours"])
         close = [(s, t) for t, s in similarities.items() if s >= self._config["close_similarity"]]
         return [t.split("/", 1)[1] for _s, t in sorted(close, reverse=True)[: self._config["max_close_topics"]]]
@@ -293,9 +288,7 @@ class UnknownQuestionGate(GraphComponent):
     def _embedding(self, message: Message) -> np.ndarray | None:
         """The message's embedding as the examples' were made: the pipeline's, and the second encoder's."""
         vector = sentence_embedding(message)
-        if vector is None or self._encoder is None:
-            return vector
-        return joined_embeddings(vector, self._encoder.encode_one(message.get(TEXT) or ""))
+        return None if vector is None else self._embeddings.of_message(message.get(TEXT) or "", vector)
 
     def _embedded_examples(self, examples: Sequence[Message]) -> Tuple[np.ndarray, np.ndarray]:
         vectors, labels, texts = [], [], []
@@ -311,10 +304,7 @@ class UnknownQuestionGate(GraphComponent):
             raise ValueError(
                 "The unknown-question gate needs dense sentence features; add a dense featurizer before it"
             )
-        stacked = np.stack(vectors)
-        if self._encoder is not None:
-            stacked = joined_embeddings(stacked, self._encoder.encode(texts))
-        return stacked, np.array(labels, dtype=str)
+        return self._embeddings.of_lines(texts, np.stack(vectors)), np.array(labels, dtype=str)
 
     @staticmethod
     def _mark_unknown(message: Message, evidence: Dict[str, Any]) -> None:

@@ -14,12 +14,12 @@ best front of those: fewer unknown questions answered without losing right answe
 import itertools
 import sys
 from collections import defaultdict
-from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from assistant.mpnet_encoder import joined_embeddings, shared_encoder
+from assistant.build_models import MPNET_DIR
+from assistant.mpnet_encoder import JoinedEmbeddings
 from assistant.parse_keys import UNKNOWN_INTENT
 from assistant.question_classifier import QuestionClassifier, QuestionModel, is_question
 from assistant.settings import PROJECT_ROOT
@@ -102,7 +102,7 @@ def main() -> int:
     texts = [text for text, _label, _page in lines]
     labels = np.array([label for _text, label, _page in lines], dtype=str)
     folds = np.array([fold_of(page) if page else -1 for _text, _label, page in lines])
-    vectors = joined_embeddings(minilm_embeddings(texts), shared_encoder(Path("build/mpnet")).encode(texts))
+    vectors = JoinedEmbeddings(MPNET_DIR).of_lines(texts, minilm_embeddings(texts))
     asked = np.array([is_question(label, question_labels) for label in labels])
     truth: List[str] = []
     ungated: List[str] = []
