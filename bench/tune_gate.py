@@ -1,6 +1,6 @@
 """Chooses the unknown-question gate's settings on the training data alone, never the held-out sets.
 
-`python -m bench.tune_gate` (after `make setup`; about 10 minutes on 2 cores). Real
+`python -m bench.tune_gate` (after `make setup`; 10 to 20 minutes on 2 cores). Real
 visitors' training lines (those whose metadata names a web page) are split by source
 page into folds. For each fold, the pipeline's question model is trained on every
 other training line and picks a label for each of the fold's questions, as it would
