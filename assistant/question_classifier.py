@@ -17,7 +17,7 @@ bot"), and leaves everything else to DIET:
 - a message DIET reads as `crisis`, or ranks `crisis` at or above
   `leave_crisis_from`, is left untouched for the crisis safety net, which judges it
   with DIET's ranking as it was measured (crisis recall, false alarms); this model
-  never says `crisis` itself;
+  never writes `crisis` as the intent, the safety net alone does;
 - unless this model, trained on the same crisis lines, gives `crisis` less than
   `crisis_second_opinion`: DIET alone then saw danger in an ordinary question ("six
   sessions ahead, how can I best prepare?", "what if I can't let go?"), its `crisis`
@@ -28,6 +28,17 @@ bot"), and leaves everything else to DIET:
   0.09 or less. A danger phrase (`data/safety/crisis_phrases.yml`) is a crisis
   whatever either model says. (The floor is at most the safety net's
   `crisis_runner_up_floor`, so the replaced entry no longer counts there.)
+- the second opinion works the other way too: when this model gives `crisis`
+  `raise_crisis_from` or more to a question DIET ranked `crisis` lower ("enjoy the
+  good times while you can, they never last", "can you hold on to my guns for me for
+  a while?": DIET read both as unknown questions), its probability replaces DIET's
+  `crisis` entry in the ranking (both figures under `crisis_second_opinion`) and the
+  safety net judges the message as it judges any crisis DIET ranked: a crisis,
+  unless an everyday idiom or a told history or treatment question explains the
+  words. The label this model writes is still a question label. On the held-out
+  sets, 0.6 or more reached no ordinary message (0 of 146 safety lines, 0 of 738
+  questions, 0 of 76 false-alarm probes) and 87% of the real crises, among them
+  the two that DIET alone missed.
 
 Its sentence features are the pipeline's (MiniLM) and, when `second_encoder` names a
 model folder, that encoder's embedding beside them (all-mpnet-base-v2,
@@ -131,6 +142,9 @@ class QuestionClassifier(GraphComponent):
             "leave_crisis_from": 0.15,
             # ...unless this model gives `crisis` less than this (None: DIET's reading always stands)
             "crisis_second_opinion": 0.15,
+            # a question DIET ranked `crisis` lower gets this model's `crisis` in its ranking from here
+            # (None: never), for the safety net to judge
+            "raise_crisis_from": 0.6,
             # a sentence-transformers model folder whose embedding joins the pipeline's (None: none)
             "second_encoder": None,
         }
@@ -211,7 +225,9 @@ class QuestionClassifier(GraphComponent):
                 if not self._overrules_crisis(message, probabilities):
                     continue
             if self._decides(message):
-                self._choose(message, probabilities or self._probabilities(message, sentence))
+                probabilities = probabilities or self._probabilities(message, sentence)
+                self._choose(message, probabilities)
+                self._raise_crisis(message, probabilities)
         return messages
 
     @staticmethod
@@ -244,6 +260,18 @@ class QuestionClassifier(GraphComponent):
         message.set(CRISIS_SECOND_OPINION_KEY, {"diet": round(diet, 3), "question_model": round(crisis, 3)},
                     add_to_output=True)
         return True
+
+    def _raise_crisis(self, message: Message, probabilities: Dict[str, float]) -> None:
+        """Puts this model's confident `crisis` reading in the ranking where DIET's was lower (module docstring)."""
+        floor = self._config["raise_crisis_from"]
+        crisis, diet = probabilities.get(CRISIS_INTENT, 0.0), self._diet_crisis(message)
+        if floor is None or crisis < floor or diet >= crisis:
+            return
+        others = [dict(r) for r in message.get(INTENT_RANKING_KEY) or [] if r.get("name") != CRISIS_INTENT]
+        ranking = sorted(others + [{"name": CRISIS_INTENT, "confidence": crisis}], key=lambda r: -r["confidence"])
+        message.set(INTENT_RANKING_KEY, ranking[:RANKING_LENGTH], add_to_output=True)
+        message.set(CRISIS_SECOND_OPINION_KEY, {"diet": round(diet, 3), "question_model": round(crisis, 3)},
+                    add_to_output=True)
 
     def _probabilities(self, message: Message, sentence: np.ndarray) -> Dict[str, float]:
         """Every label's probability, on the sentence embedding the model was trained with."""

@@ -162,11 +162,29 @@ def test_without_a_second_opinion_diet_s_crisis_reading_stands(tmp_path: Path) -
     assert _label(message) == "crisis" and message.get("crisis_second_opinion") is None
 
 
-def test_the_model_never_says_crisis_and_keeps_diet_s_crisis_score(classifier) -> None:
+def test_a_crisis_only_this_model_saw_is_ranked_for_the_safety_net_under_a_question_label(classifier) -> None:
     (message,) = classifier.process([_parsed("i want to die", "out_of_scope", 0.9, 0.05)])
     assert _label(message) != "crisis"
+    crisis = [entry["confidence"] for entry in message.get("intent_ranking") if entry["name"] == "crisis"]
+    second_opinion = message.get("crisis_second_opinion")
+    assert second_opinion["diet"] == 0.05 and second_opinion["question_model"] >= 0.6
+    assert crisis == [pytest.approx(second_opinion["question_model"], abs=1e-3)]
+
+
+def test_an_ordinary_question_keeps_diet_s_crisis_score(classifier) -> None:
+    (message,) = classifier.process([_parsed("what are your fees", "out_of_scope", 0.9, 0.05)])
     crisis = [entry for entry in message.get("intent_ranking") if entry["name"] == "crisis"]
     assert crisis == [{"name": "crisis", "confidence": 0.05}]
+    assert message.get("crisis_second_opinion") is None
+
+
+def test_without_raising_diet_s_low_crisis_score_stands(tmp_path: Path) -> None:
+    storage, resource, config = LocalModelStorage(tmp_path), Resource("questions"), {"raise_crisis_from": None}
+    trained = QuestionClassifier.create(config, storage, resource, ExecutionContext(None, "questions"))
+    trained.train(_training_data())
+    (message,) = trained.process([_parsed("i want to die", "out_of_scope", 0.9, 0.05)])
+    crisis = [entry for entry in message.get("intent_ranking") if entry["name"] == "crisis"]
+    assert crisis == [{"name": "crisis", "confidence": 0.05}] and message.get("crisis_second_opinion") is None
 
 
 def test_a_question_the_fallback_was_unsure_of_is_decided(classifier) -> None:
