@@ -23,7 +23,7 @@ from tests.stored_conversations import FILLED_TABLES, everything_stored, rows_of
 
 BOOKING_EMAIL = "jordan@example.com"
 # Private, and an unknown question (an overdose would rightly be read as a possible crisis).
-SECRET_WORDS = "blorf my brother's gambling debts zzz"
+SECRET_WORDS = "blorf can i pay with my brother's gift card zzz"
 OTHER_WORDS = "blorf do you see couples zzz"
 
 
