@@ -252,21 +252,21 @@ class QuestionClassifier(GraphComponent):
         others = [dict(r) for r in message.get(INTENT_RANKING_KEY) or [] if r.get("name") != CRISIS_INTENT]
         if not others:
             return False
-        diet = self._diet_crisis(message)
-        ranking = sorted(others + [{"name": CRISIS_INTENT, "confidence": crisis}], key=lambda r: -r["confidence"])
-        message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
+        self._give_crisis_entry(message, crisis)
         if (message.get(INTENT) or {}).get("name") == CRISIS_INTENT:
             message.set(INTENT, max(others, key=lambda r: r["confidence"] or 0.0), add_to_output=True)
-        message.set(CRISIS_SECOND_OPINION_KEY, {"diet": round(diet, 3), "question_model": round(crisis, 3)},
-                    add_to_output=True)
         return True
 
     def _raise_crisis(self, message: Message, probabilities: Dict[str, float]) -> None:
         """Puts this model's confident `crisis` reading in the ranking where DIET's was lower (module docstring)."""
         floor = self._config["raise_crisis_from"]
-        crisis, diet = probabilities.get(CRISIS_INTENT, 0.0), self._diet_crisis(message)
-        if floor is None or crisis < floor or diet >= crisis:
-            return
+        crisis = probabilities.get(CRISIS_INTENT, 0.0)
+        if floor is not None and crisis >= floor and self._diet_crisis(message) < crisis:
+            self._give_crisis_entry(message, crisis)
+
+    def _give_crisis_entry(self, message: Message, crisis: float) -> None:
+        """Replaces DIET's `crisis` entry in the ranking with this model's, keeping both figures on the message."""
+        diet = self._diet_crisis(message)
         others = [dict(r) for r in message.get(INTENT_RANKING_KEY) or [] if r.get("name") != CRISIS_INTENT]
         ranking = sorted(others + [{"name": CRISIS_INTENT, "confidence": crisis}], key=lambda r: -r["confidence"])
         message.set(INTENT_RANKING_KEY, ranking[:RANKING_LENGTH], add_to_output=True)
