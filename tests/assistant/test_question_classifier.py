@@ -13,7 +13,7 @@ from rasa.shared.nlu.training_data.features import Features
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from assistant.question_classifier import QuestionClassifier
+from assistant.question_classifier import NeighbourVote, QuestionClassifier
 
 DIMENSIONS = 32
 
@@ -214,3 +214,26 @@ def test_with_a_second_encoder_a_paraphrase_sharing_no_word_finds_its_topic(tmp_
     loaded = QuestionClassifier.load(config, storage, resource, ExecutionContext(None, "questions"))
     (message,) = loaded.process([_parsed("what would i be paying", "faq/safety")])
     assert _label(message) == "faq/cost"
+
+
+def test_the_neighbours_vote_goes_mostly_to_the_closest_lines_label() -> None:
+    texts = LINES["faq/cost"] + LINES["faq/safety"]
+    labels = ["faq/cost"] * len(LINES["faq/cost"]) + ["faq/safety"] * len(LINES["faq/safety"])
+    vote = NeighbourVote(np.stack([_sentence(t) for t in texts]), labels, neighbours=4, sharpness=20.0)
+    shares = vote.shares(_sentence("what are your fees per session"))
+    assert sum(shares.values()) == pytest.approx(1.0)
+    assert shares.get("faq/cost", 0.0) > 0.5
+
+
+def test_the_stored_vote_is_read_back_and_the_probabilities_still_sum_to_one(classifier) -> None:
+    model = classifier._model
+    assert model.neighbours is not None and model.neighbours.vectors.dtype == np.float32
+    probabilities = model.probabilities("is there a sliding scale", _sentence("is there a sliding scale"))
+    assert sum(probabilities.values()) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_with_no_vote_the_probabilities_are_the_linear_model_s_alone(tmp_path: Path) -> None:
+    storage, resource = LocalModelStorage(tmp_path), Resource("questions")
+    trained = QuestionClassifier.create({"neighbour_vote": 0}, storage, resource, ExecutionContext(None, "q"))
+    trained.train(_training_data())
+    assert trained._model.neighbours is None
