@@ -149,6 +149,10 @@ class QuestionModel:
             self.neighbours = NeighbourVote(sentences, labels, *self.neighbour_settings)
         return self
 
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        """A model stored before the neighbours' vote existed reads as one without it."""
+        self.__dict__.update({"vote_weight": 0.0, "neighbours": None, **state})
+
     def probabilities(self, text: str, sentence: np.ndarray) -> Dict[str, float]:
         """Every label's probability for one message: the calibrated model's, mixed with the neighbours' vote."""
         row = self.classifier.predict_proba(self._features([text], sentence.reshape(1, -1)))[0]

@@ -1,5 +1,6 @@
 """The question classifier: it re-decides DIET's question labels and nothing else."""
 
+import pickle
 import zlib
 from pathlib import Path
 from typing import Dict, List
@@ -237,3 +238,11 @@ def test_with_no_vote_the_probabilities_are_the_linear_model_s_alone(tmp_path: P
     trained = QuestionClassifier.create({"neighbour_vote": 0}, storage, resource, ExecutionContext(None, "q"))
     trained.train(_training_data())
     assert trained._model.neighbours is None
+
+
+def test_a_model_stored_before_the_vote_existed_still_answers(classifier) -> None:
+    model = classifier._model
+    del model.__dict__["neighbours"], model.__dict__["vote_weight"]
+    restored = pickle.loads(pickle.dumps(model))
+    assert restored.neighbours is None
+    assert restored.probabilities("what are your fees", _sentence("what are your fees"))
