@@ -36,9 +36,9 @@ bot"), and leaves everything else to DIET:
   safety net judges the message as it judges any crisis DIET ranked: a crisis,
   unless an everyday idiom or a told history or treatment question explains the
   words. The label this model writes is still a question label. On the held-out
-  sets, 0.6 or more reached no ordinary message (0 of 146 safety lines, 0 of 738
-  questions, 0 of 76 false-alarm probes) and 87% of the real crises, among them
-  the two that DIET alone missed.
+  sets, 0.5 or more reached one ordinary message of 960 (a prompt injection, which
+  also reaches 0.6) and 94.5% of the real crises (0.6: 89.8%), among them those
+  that DIET alone missed.
 
 Its sentence features are the pipeline's (MiniLM) and, when `second_encoder` names a
 model folder, that encoder's embedding beside them (all-mpnet-base-v2,
@@ -206,7 +206,7 @@ class QuestionClassifier(GraphComponent):
             "crisis_second_opinion": 0.15,
             # a question DIET ranked `crisis` lower gets this model's `crisis` in its ranking from here
             # (None: never), for the safety net to judge
-            "raise_crisis_from": 0.6,
+            "raise_crisis_from": 0.5,
             # a sentence-transformers model folder whose embedding joins the pipeline's (None: none)
             "second_encoder": None,
         }

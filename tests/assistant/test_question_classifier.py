@@ -168,7 +168,7 @@ def test_a_crisis_only_this_model_saw_is_ranked_for_the_safety_net_under_a_quest
     assert _label(message) != "crisis"
     crisis = [entry["confidence"] for entry in message.get("intent_ranking") if entry["name"] == "crisis"]
     second_opinion = message.get("crisis_second_opinion")
-    assert second_opinion["diet"] == 0.05 and second_opinion["question_model"] >= 0.6
+    assert second_opinion["diet"] == 0.05 and second_opinion["question_model"] >= 0.5
     assert crisis == [pytest.approx(second_opinion["question_model"], abs=1e-3)]
 
 
