@@ -92,17 +92,15 @@ class NeighbourVote:
     """
 
     def __init__(self, vectors: np.ndarray, labels: Sequence[str], neighbours: int, sharpness: float) -> None:
-        """Keeps the lines' unit-length embeddings."""
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        self.vectors = (vectors / np.clip(norms, 1e-9, None)).astype(np.float32)
+        """Keeps the lines' embeddings, unit length as `JoinedEmbeddings` gives them (as the gate's examples)."""
+        self.vectors = np.asarray(vectors, dtype=np.float32)
         self.labels = np.asarray(labels)
         self.neighbours = int(neighbours)
         self.sharpness = float(sharpness)
 
     def shares(self, sentence: np.ndarray) -> Dict[str, float]:
         """Each label's share of the vote of the `neighbours` nearest lines (shares sum to 1)."""
-        vector = sentence.reshape(-1).astype(np.float32)
-        similarities = self.vectors @ (vector / max(float(np.linalg.norm(vector)), 1e-9))
+        similarities = self.vectors @ sentence.reshape(-1).astype(np.float32)
         nearest = np.argpartition(-similarities, min(self.neighbours, len(similarities) - 1))[: self.neighbours]
         weights = np.exp(self.sharpness * (similarities[nearest] - similarities[nearest].max()))
         shares: Dict[str, float] = {}
