@@ -29,13 +29,14 @@ bot"), and leaves everything else to DIET:
   whatever either model says. (The floor is at most the safety net's
   `crisis_runner_up_floor`, so the replaced entry no longer counts there.)
 - the second opinion works the other way too: when this model gives `crisis`
-  `raise_crisis_from` or more to a question DIET ranked `crisis` lower ("enjoy the
+  `raise_crisis_from` or more to a message DIET ranked `crisis` lower ("enjoy the
   good times while you can, they never last", "can you hold on to my guns for me for
-  a while?": DIET read both as unknown questions), its probability replaces DIET's
+  a while?": DIET read both as unknown questions; a farewell it reads as `goodbye` or
+  `thank`, which this model doesn't re-decide), its probability replaces DIET's
   `crisis` entry in the ranking (both figures under `crisis_second_opinion`) and the
   safety net judges the message as it judges any crisis DIET ranked: a crisis,
   unless an everyday idiom or a told history or treatment question explains the
-  words. The label this model writes is still a question label. On the held-out
+  words. The intent stays a question label (or DIET's reading). On the held-out
   sets, 0.5 or more reached one ordinary message of 960 (a prompt injection, which
   also reaches 0.6) and 94.5% of the real crises (0.6: 89.8%), among them those
   that DIET alone missed.
@@ -287,7 +288,8 @@ class QuestionClassifier(GraphComponent):
             if self._decides(message):
                 probabilities = probabilities or self._probabilities(message, sentence)
                 self._choose(message, probabilities)
-                self._raise_crisis(message, probabilities)
+            if self._config["raise_crisis_from"] is not None:
+                self._raise_crisis(message, probabilities or self._probabilities(message, sentence))
         return messages
 
     @staticmethod

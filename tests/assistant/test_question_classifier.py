@@ -172,6 +172,22 @@ def test_a_crisis_only_this_model_saw_is_ranked_for_the_safety_net_under_a_quest
     assert crisis == [pytest.approx(second_opinion["question_model"], abs=1e-3)]
 
 
+def test_a_crisis_diet_read_as_a_conversation_intent_keeps_that_intent_and_is_ranked_for_the_safety_net(
+    classifier,
+) -> None:
+    (message,) = classifier.process([_parsed("i want to die", "affirm", 0.9, 0.05)])
+    assert _label(message) == "affirm"
+    crisis = [entry["confidence"] for entry in message.get("intent_ranking") if entry["name"] == "crisis"]
+    assert crisis == [pytest.approx(message.get("crisis_second_opinion")["question_model"], abs=1e-3)]
+    assert crisis[0] >= 0.5
+
+
+def test_an_ordinary_conversation_message_keeps_diet_s_ranking(classifier) -> None:
+    (message,) = classifier.process([_parsed("yes please", "affirm", 0.9, 0.05)])
+    assert message.get("intent_ranking") == [{"name": "affirm", "confidence": 0.9}, {"name": "crisis", "confidence": 0.05}]
+    assert message.get("crisis_second_opinion") is None
+
+
 def test_an_ordinary_question_keeps_diet_s_crisis_score(classifier) -> None:
     (message,) = classifier.process([_parsed("what are your fees", "out_of_scope", 0.9, 0.05)])
     crisis = [entry for entry in message.get("intent_ranking") if entry["name"] == "crisis"]
