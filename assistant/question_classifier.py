@@ -320,10 +320,10 @@ class QuestionClassifier(GraphComponent):
         return True
 
     def _raise_crisis(self, message: Message, probabilities: Dict[str, float]) -> None:
-        """Puts this model's confident `crisis` reading in the ranking where DIET's was lower (module docstring)."""
+        """Ranks this model's confident `crisis` where DIET's was lower; `process` calls it only when raising is on."""
         floor = self._config["raise_crisis_from"]
         crisis = probabilities.get(CRISIS_INTENT, 0.0)
-        if floor is not None and crisis >= floor and self._diet_crisis(message) < crisis:
+        if crisis >= floor and self._diet_crisis(message) < crisis:
             self._give_crisis_entry(message, crisis)
 
     def _give_crisis_entry(self, message: Message, crisis: float) -> None:

@@ -184,7 +184,8 @@ def test_a_crisis_diet_read_as_a_conversation_intent_keeps_that_intent_and_is_ra
 
 def test_an_ordinary_conversation_message_keeps_diet_s_ranking(classifier) -> None:
     (message,) = classifier.process([_parsed("yes please", "affirm", 0.9, 0.05)])
-    assert message.get("intent_ranking") == [{"name": "affirm", "confidence": 0.9}, {"name": "crisis", "confidence": 0.05}]
+    expected = [{"name": "affirm", "confidence": 0.9}, {"name": "crisis", "confidence": 0.05}]
+    assert message.get("intent_ranking") == expected
     assert message.get("crisis_second_opinion") is None
 
 
