@@ -45,6 +45,11 @@ FALLBACK_INTENT = "nlu_fallback"
 WILDCARD = "*"
 WILDCARD_SPAN = 3
 NEGATION_WINDOW = 2
+# Punctuation that ends a sentence (with a single full stop): a negation before it
+# doesn't reach past it. An ellipsis trails off instead ("i can't... go on").
+SENTENCE_ENDS = frozenset("!?;")
+# The one token every sentence end becomes in the lemma list.
+SENTENCE_END = "."
 # How many words may separate an acute phrase from the context that makes it a
 # mention of the past or of someone else ("attempted suicide two years ago").
 CONTEXT_WINDOW = 3
@@ -189,8 +194,11 @@ class CrisisPhraseRules:
         ]
 
     def _negated(self, doc: Any, start: int) -> bool:
-        window = doc[max(0, start - NEGATION_WINDOW) : start]
-        return any(token.text in self._negations for token in window)
+        """A negation just before the phrase and in its sentence: "don't cry. this is goodbye" is no negation."""
+        window = list(doc[max(0, start - NEGATION_WINDOW) : start])
+        ends = [position for position, token in enumerate(window) if token.text == SENTENCE_END]
+        same_sentence = window[ends[-1] + 1 :] if ends else window
+        return any(token.text in self._negations for token in same_sentence)
 
     def _pattern(self, phrase: str) -> List[Dict[str, Any]]:
         pattern: List[Dict[str, Any]] = []
@@ -210,6 +218,9 @@ class CrisisPhraseRules:
         doc = self._nlp(text.lower().replace("’", "'"))
         lemmas = []
         for token in doc:
+            if _ends_a_sentence(token.text):
+                lemmas.append(SENTENCE_END)
+                continue
             if token.is_space or token.is_punct and token.text not in {"'", "-"}:
                 continue
             if token.norm_ in {"not", "n't"} or token.lower_ in {"nt", "n't"}:
@@ -404,3 +415,8 @@ class CrisisSafetyNet(GraphComponent):
             {**match.as_dict(), "classifier_intent": classifier_intent},
             add_to_output=True,
         )
+
+
+def _ends_a_sentence(token: str) -> bool:
+    """A full stop, or a run of "!", "?" and ";": not an ellipsis, which trails off mid-thought."""
+    return token == "." or bool(token) and all(character in SENTENCE_ENDS for character in token)

@@ -62,6 +62,19 @@ def test_an_ordinary_message_with_alarming_words_is_left_to_the_classifier(rules
     assert rules.first_match(message) is None
 
 
+@pytest.mark.parametrize(
+    "message",
+    ["never. this is goodbye", "i can't! this is goodbye", "Sorry, no. Goodbye forever"],
+)
+def test_a_negation_in_the_sentence_before_does_not_cancel_a_danger_phrase(rules, message: str) -> None:
+    assert rules.first_match(message) is not None
+
+
+@pytest.mark.parametrize("message", ["i can't... go on", "i can’t… go on anymore"])
+def test_an_ellipsis_does_not_break_a_danger_phrase_in_two(rules, message: str) -> None:
+    assert rules.first_match(message) is not None
+
+
 def test_an_empty_phrase_file_is_refused(tmp_path: Path) -> None:
     empty = tmp_path / "phrases.yml"
     empty.write_text("phrases: []\n")
