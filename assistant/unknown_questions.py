@@ -110,6 +110,26 @@ def turned_away(similarity: float, threshold: float, unknown_similarity: float, 
     return similarity < threshold or unknown_similarity > similarity + unknown_margin
 
 
+def measure(
+    examples: TopicExamples, vector: np.ndarray, label: str, neighbours: int, floor: float, unknown_margin: float
+) -> Dict[str, Any]:
+    """How close an FAQ prediction is to its topic's examples and to the unknown questions."""
+    return {
+        "topic": label,
+        "similarity": examples.similarity(vector, label, neighbours),
+        "threshold": examples.thresholds.get(label, floor),
+        "unknown_similarity": examples.similarity(vector, UNKNOWN_INTENT, neighbours),
+        "unknown_margin": float(unknown_margin),
+    }
+
+
+def turns_away(measured: Dict[str, Any], probability: float, sure_from: float) -> bool:
+    """Whether the measurements say unknown question, for a topic the classifier wasn't sure of."""
+    return probability < sure_from and turned_away(
+        measured["similarity"], measured["threshold"], measured["unknown_similarity"], measured["unknown_margin"]
+    )
+
+
 def _rounded(measured: Dict[str, Any]) -> Dict[str, Any]:
     """Measurements as stored in the parse data: similarities to three decimals."""
     return {key: round(value, 3) if isinstance(value, float) else value for key, value in measured.items()}
@@ -246,19 +266,13 @@ class UnknownQuestionGate(GraphComponent):
             if vector is None:
                 continue
             measured = self._measure(full_label(message), vector)
-            if self._turns_away(message, measured):
+            if turns_away(measured, topic_probability(message), self._config["sure_from"]):
                 evidence = _rounded(measured)
                 del evidence["unknown_margin"]
                 self._mark_unknown(message, {**evidence, "close_topics": self._close_topics(vector)})
             else:
                 message.set(TOPIC_MATCH_KEY, _rounded(measured), add_to_output=True)
         return messages
-
-    def _turns_away(self, message: Message, measured: Dict[str, Any]) -> bool:
-        """Whether the measurements say unknown question, for a topic the classifier wasn't sure of."""
-        return topic_probability(message) < self._config["sure_from"] and turned_away(
-            measured["similarity"], measured["threshold"], measured["unknown_similarity"], measured["unknown_margin"]
-        )
 
     @staticmethod
     def _judges(message: Message) -> bool:
@@ -269,15 +283,9 @@ class UnknownQuestionGate(GraphComponent):
         )
 
     def _measure(self, label: str, vector: np.ndarray) -> Dict[str, Any]:
-        """How close an FAQ prediction is to its topic's examples and to the unknown questions."""
-        neighbours = self._config["neighbours"]
-        return {
-            "topic": label,
-            "similarity": self._examples.similarity(vector, label, neighbours),
-            "threshold": self._examples.thresholds.get(label, self._config["floor"]),
-            "unknown_similarity": self._examples.similarity(vector, UNKNOWN_INTENT, neighbours),
-            "unknown_margin": float(self._config["unknown_margin"]),
-        }
+        """The measurements with this gate's settings."""
+        config = self._config
+        return measure(self._examples, vector, label, config["neighbours"], config["floor"], config["unknown_margin"])
 
     def _close_topics(self, vector: np.ndarray) -> List[str]:
         """The topics whose examples are genuinely close to the message, closest first."""

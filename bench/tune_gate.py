@@ -23,7 +23,7 @@ from assistant.mpnet_encoder import JoinedEmbeddings
 from assistant.parse_keys import UNKNOWN_INTENT
 from assistant.question_classifier import QuestionClassifier, QuestionModel, is_question
 from assistant.settings import PROJECT_ROOT
-from assistant.unknown_questions import RETRIEVAL_INTENT, TopicExamples, calibrate_thresholds, turned_away
+from assistant.unknown_questions import RETRIEVAL_INTENT, TopicExamples, calibrate_thresholds, measure, turns_away
 from bench.run import minilm_embeddings
 
 FOLDS = 4
@@ -74,11 +74,9 @@ def gated(
     """The labels after the gate: an FAQ answer it doesn't support becomes an unknown question."""
     labels = []
     for vector, label, probability in zip(vectors, picked, probabilities):
-        if label.startswith(f"{RETRIEVAL_INTENT}/") and probability < sure_from:
-            own = examples.similarity(vector, label, NEIGHBOURS)
-            unknown = examples.similarity(vector, UNKNOWN_INTENT, NEIGHBOURS)
-            if turned_away(own, examples.thresholds.get(label, 0.0), unknown, margin):
-                label = UNKNOWN_INTENT
+        is_answer = label.startswith(f"{RETRIEVAL_INTENT}/")
+        if is_answer and turns_away(measure(examples, vector, label, NEIGHBOURS, 0.0, margin), probability, sure_from):
+            label = UNKNOWN_INTENT
         labels.append(label)
     return labels
 
