@@ -57,6 +57,11 @@ ACUTE = "acute"
 SENSITIVE = "sensitive"
 
 
+def _ends_a_sentence(token: str) -> bool:
+    """A full stop, or a run of "!", "?" and ";": not an ellipsis, which trails off mid-thought."""
+    return token == SENTENCE_END or (bool(token) and all(character in SENTENCE_ENDS for character in token))
+
+
 @dataclass(frozen=True)
 class CrisisMatch:
     """Why a message was treated as a crisis."""
@@ -214,7 +219,7 @@ class CrisisPhraseRules:
         return Doc(self._nlp.vocab, words=lemmas)
 
     def _lemmas(self, text: str) -> List[str]:
-        """Lower-cased dictionary forms, with every spelling of "not" made one."""
+        """Lower-cased dictionary forms, with every spelling of "not" made one and every sentence end a full stop."""
         doc = self._nlp(text.lower().replace("’", "'"))
         lemmas = []
         for token in doc:
@@ -415,8 +420,3 @@ class CrisisSafetyNet(GraphComponent):
             {**match.as_dict(), "classifier_intent": classifier_intent},
             add_to_output=True,
         )
-
-
-def _ends_a_sentence(token: str) -> bool:
-    """A full stop, or a run of "!", "?" and ";": not an ellipsis, which trails off mid-thought."""
-    return token == "." or bool(token) and all(character in SENTENCE_ENDS for character in token)
