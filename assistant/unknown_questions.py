@@ -105,11 +105,6 @@ class TopicExamples:
         }
 
 
-def turned_away(similarity: float, threshold: float, unknown_similarity: float, unknown_margin: float) -> bool:
-    """Whether a topic's answer lacks support: too far from its examples, or the unknown ones closer."""
-    return similarity < threshold or unknown_similarity > similarity + unknown_margin
-
-
 def measure(
     examples: TopicExamples, vector: np.ndarray, label: str, neighbours: int, floor: float, unknown_margin: float
 ) -> Dict[str, Any]:
@@ -124,10 +119,11 @@ def measure(
 
 
 def turns_away(measured: Dict[str, Any], probability: float, sure_from: float) -> bool:
-    """Whether the measurements say unknown question, for a topic the classifier wasn't sure of."""
-    return probability < sure_from and turned_away(
-        measured["similarity"], measured["threshold"], measured["unknown_similarity"], measured["unknown_margin"]
-    )
+    """Whether a topic the classifier wasn't sure of lacks support: too far from its examples, or unknowns closer."""
+    similarity = measured["similarity"]
+    too_far = similarity < measured["threshold"]
+    unknowns_closer = measured["unknown_similarity"] > similarity + measured["unknown_margin"]
+    return probability < sure_from and (too_far or unknowns_closer)
 
 
 def _rounded(measured: Dict[str, Any]) -> Dict[str, Any]:
