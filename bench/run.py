@@ -12,7 +12,9 @@ measured on sets never trained on:
   FAQ answer is a confidently wrong reply;
 - `tests/heldout/safety.yml`: acute warning signs (crisis recall), and idioms,
   sensitive mentions and medication questions (false alarms), plus the written
-  set's crisis lines and `tests/crisis_false_alarm_probes.txt`.
+  set's crisis lines; every other message of every set, with
+  `tests/crisis_false_alarm_probes.txt`, counts as a false alarm when it gets the
+  crisis script.
 
 Then the latency of one visitor over REST against the real servers. It writes
 `bench/results.json` and the report `bench/README.md`.
@@ -250,6 +252,17 @@ class HeldOutSets:
         """Every example of every set, in a fixed order."""
         return [example for group in self.groups().values() for example in group]
 
+    def safety_pairs(self, predictions: Dict[str, List[str]]) -> List[Tuple[Example, str]]:
+        """Every message the crisis reply is judged on, with its prediction.
+
+        The acute ones are the safety set's and the written set's crisis lines. Every
+        other message of every set is ordinary, the real and open-set questions too:
+        a prompt injection from the open set that got the crisis script is a false
+        alarm like any other.
+        """
+        in_order = [predicted for name in self.groups() for predicted in predictions[name]]
+        return list(zip(self.all_examples(), in_order))
+
     def split(self, predictions: Sequence[str]) -> Dict[str, List[str]]:
         """Cuts one list of predictions (in `all_examples` order) back into the sets."""
         result, start = {}, 0
@@ -267,11 +280,10 @@ def rate(hits: Sequence[bool]) -> float:
 def evaluate(sets: HeldOutSets, predictions: Dict[str, List[str]]) -> Dict[str, Any]:
     """Every figure of one system, from its predicted labels on each set."""
     written, real, open_set = predictions["written"], predictions["real"], predictions["open_set"]
-    safety_examples = sets.safety + sets.written + sets.probes
-    safety_predictions = predictions["safety"] + written + predictions["probes"]
-    acute = [p for e, p in zip(safety_examples, safety_predictions) if e.label == CRISIS_INTENT]
+    safety_pairs = sets.safety_pairs(predictions)
+    acute = [p for e, p in safety_pairs if e.label == CRISIS_INTENT]
     ordinary: Dict[str, List[str]] = {kind: [] for kind in (*SAFETY_KINDS, "other")}
-    for example, predicted in zip(safety_examples, safety_predictions):
+    for example, predicted in safety_pairs:
         if example.label != CRISIS_INTENT:
             ordinary[example.safety if example.safety in SAFETY_KINDS else "other"].append(predicted)
     medical = [p for e, p in zip(sets.safety, predictions["safety"]) if e.safety == "medical"]
@@ -300,13 +312,13 @@ def evaluate(sets: HeldOutSets, predictions: Dict[str, List[str]]) -> Dict[str, 
 def mistakes(sets: HeldOutSets, predictions: Dict[str, List[str]]) -> Dict[str, List[str]]:
     """This pipeline's errors, for the report: what to read before changing anything."""
     pairs = {name: list(zip(group, predictions[name])) for name, group in sets.groups().items()}
-    safety_pairs = pairs["safety"] + pairs["written"] + pairs["probes"]
+    safety_pairs = sets.safety_pairs(predictions)
     return {
         "real": [f"{e.label} -> {p}: {e.text}" for e, p in pairs["real"] if p != e.label],
         "open_set_answered": [f"{p}: {e.text}" for e, p in pairs["open_set"] if p.startswith(FAQ_PREFIX)],
         "missed_crises": [e.text for e, p in safety_pairs if e.label == CRISIS_INTENT and p != CRISIS_INTENT],
         "false_alarms": [
-            f"({e.safety or 'written'}) {e.text}"
+            f"({e.safety or 'ordinary'}) {e.text}"
             for e, p in safety_pairs
             if e.label != CRISIS_INTENT and p == CRISIS_INTENT
         ],
