@@ -253,12 +253,11 @@ class HeldOutSets:
         return [example for group in self.groups().values() for example in group]
 
     def safety_pairs(self, predictions: Dict[str, List[str]]) -> List[Tuple[Example, str]]:
-        """Every message the crisis reply is judged on, with its prediction.
+        """Every message of every set with its prediction: the crisis reply is judged on all of them.
 
-        The acute ones are the safety set's and the written set's crisis lines. Every
-        other message of every set is ordinary, the real and open-set questions too:
-        a prompt injection from the open set that got the crisis script is a false
-        alarm like any other.
+        A line labelled `crisis` counts for recall; every other line is ordinary, the
+        real and open-set questions too, so a prompt injection from the open set that
+        got the crisis script is a false alarm like any other.
         """
         in_order = [predicted for name in self.groups() for predicted in predictions[name]]
         return list(zip(self.all_examples(), in_order))
