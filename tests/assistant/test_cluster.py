@@ -9,7 +9,6 @@ mid-conversation, and stops the cluster as Ctrl-C would.
 import asyncio
 import json
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -85,19 +84,14 @@ def test_haproxy_accepts_the_cluster_s_configuration_with_one_server_a_replica(t
 @pytest.fixture(scope="module")
 def facebook_app() -> FacebookApp:
     """Credentials of a test Facebook app, made for this run and given to the replicas only."""
-    return FacebookApp(
-        verify_token=secrets.token_urlsafe(16),
-        app_secret=secrets.token_hex(16),
-        page_access_token=f"EAAtest{secrets.token_hex(12)}",
-    )
+    return FacebookApp.made_for_this_run()
 
 
 @pytest.fixture(scope="module")
 def graph_api() -> Iterator[GraphApiStandIn]:
     """The Graph API stand-in the replicas send Messenger replies to."""
-    stand_in = GraphApiStandIn().start()
-    yield stand_in
-    stand_in.stop()
+    with GraphApiStandIn() as stand_in:
+        yield stand_in
 
 
 @pytest.fixture(scope="module")

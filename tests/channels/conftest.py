@@ -1,7 +1,6 @@
 """Fixtures for the channel tests: an assistant with both channels on, a Graph API
 stand-in, the demo page, and a signed Messenger webhook client."""
 
-import secrets
 import threading
 from pathlib import Path
 from typing import Iterator
@@ -21,19 +20,14 @@ BOOKING_LINK = "https://booking.example.org/barbara"
 @pytest.fixture(scope="session")
 def facebook_app() -> FacebookApp:
     """Credentials of a test Facebook app, fresh for each test session."""
-    return FacebookApp(
-        verify_token=secrets.token_urlsafe(16),
-        app_secret=secrets.token_hex(16),
-        page_access_token=f"EAAtest{secrets.token_hex(12)}",
-    )
+    return FacebookApp.made_for_this_run()
 
 
 @pytest.fixture(scope="session")
 def graph_api() -> Iterator[GraphApiStandIn]:
     """The Graph API stand-in, recording what Messenger would have been sent."""
-    stand_in = GraphApiStandIn().start()
-    yield stand_in
-    stand_in.stop()
+    with GraphApiStandIn() as stand_in:
+        yield stand_in
 
 
 @pytest.fixture(scope="session")

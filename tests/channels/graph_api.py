@@ -56,6 +56,13 @@ class GraphApiStandIn:
         self._server.shutdown()
         self._server.server_close()
 
+    def __enter__(self) -> "GraphApiStandIn":
+        """Serving for the length of a `with` block (a fixture's lifetime)."""
+        return self.start()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.stop()
+
     def requests_to(self, recipient: str) -> List[GraphRequest]:
         """Every request addressed to one visitor, in the order received."""
         with self._lock:

@@ -3,6 +3,7 @@
 import hashlib
 import hmac
 import json
+import secrets
 import time
 import uuid
 from dataclasses import dataclass
@@ -27,6 +28,15 @@ class FacebookApp:
     verify_token: str
     app_secret: str
     page_access_token: str
+
+    @classmethod
+    def made_for_this_run(cls) -> "FacebookApp":
+        """Fresh random credentials: no real app's secret is ever in the tests."""
+        return cls(
+            verify_token=secrets.token_urlsafe(16),
+            app_secret=secrets.token_hex(16),
+            page_access_token=f"EAAtest{secrets.token_hex(12)}",
+        )
 
     def environment(self) -> Dict[str, str]:
         """The variables `assistant.settings.facebook_credentials` reads."""
