@@ -1,6 +1,7 @@
 """The held-out sets measure what they claim: never trained on, large enough, sources recorded."""
 
 import re
+import warnings
 from pathlib import Path
 from typing import List
 from urllib.parse import urlparse
@@ -35,6 +36,14 @@ def _source_site(message: Message) -> str:
 @pytest.fixture(scope="module")
 def training() -> List[Message]:
     return _examples(PROJECT_ROOT / "data" / "nlu")
+
+
+@pytest.mark.parametrize("path", HELDOUT_FILES, ids=lambda p: p.name)
+def test_every_held_out_file_reads_without_a_skipped_block(path: Path) -> None:
+    """Rasa only warns of a malformed block (an intent left without examples) and skips it."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", category=UserWarning, module="rasa")
+        assert _examples(path)
 
 
 @pytest.mark.parametrize("path", HELDOUT_FILES, ids=lambda p: p.name)
