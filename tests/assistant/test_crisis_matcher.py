@@ -64,6 +64,20 @@ def test_an_ordinary_message_with_alarming_words_is_left_to_the_classifier(rules
 
 @pytest.mark.parametrize(
     "message",
+    ["her deadpan humour cracks me up", "shoot me an email when the form is ready", "go knock em dead tomorrow",
+     "the deadline at work is brutal", "that second reminder was overkill"],
+)
+def test_an_everyday_saying_with_a_dead_or_kill_word_is_an_idiom(rules, message: str) -> None:
+    assert rules.assess(message).idiom is not None
+
+
+@pytest.mark.parametrize("message", ["my life is a dead end", "i'm just dead weight to my family"])
+def test_a_saying_that_can_tell_of_hopelessness_or_being_a_burden_is_no_idiom(rules, message: str) -> None:
+    assert rules.assess(message).idiom is None
+
+
+@pytest.mark.parametrize(
+    "message",
     ["never. this is goodbye", "i can't! this is goodbye", "Sorry, no. Goodbye forever"],
 )
 def test_a_negation_in_the_sentence_before_does_not_cancel_a_danger_phrase(rules, message: str) -> None:
