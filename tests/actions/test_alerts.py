@@ -7,7 +7,7 @@ alerts that keep failing.
 """
 
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List
 
 import pytest
 import sqlalchemy as sa
@@ -75,7 +75,7 @@ def _alert(database_url: str, alert_id: int) -> Dict[str, Any]:
     return next(alert for alert in _alerts(database_url) if alert["id"] == alert_id)
 
 
-def _sent(database_url: str, alert_id: int) -> Optional[Dict[str, Any]]:
+def _sent(database_url: str, alert_id: int) -> Dict[str, Any] | None:
     """The alert once the worker has recorded it as sent, else None."""
     alert = _alert(database_url, alert_id)
     return alert if alert["status"] == "sent" else None
